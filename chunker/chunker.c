@@ -1,0 +1,1 @@
+int cairn_chunker_placeholder;

@@ -1,0 +1,41 @@
+#!/bin/sh
+# Install every Debian package cairn needs to build, test and benchmark.
+# Idempotent: packages already present are skipped and `apt-get update` runs
+# at most once, only when something is missing.
+#
+# usage: scripts/install-deps.sh [--bench]
+#   --bench   also install the peers the benchmark compares with (restic, borg)
+set -eu
+
+PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
+libssl-dev libzstd-dev libxxhash-dev libargon2-dev
+check libsubunit-dev attr acl e2fsprogs"
+BENCH_PKGS="restic borgbackup time"
+
+want="$PKGS"
+for a in "$@"; do
+	case "$a" in
+	--bench) want="$want $BENCH_PKGS" ;;
+	*) echo "install-deps: unknown option '$a'" >&2; exit 2 ;;
+	esac
+done
+
+missing=""
+for p in $want; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+
+if [ -z "$missing" ]; then
+	echo "install-deps: all packages present"
+	exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing

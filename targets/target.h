@@ -1,0 +1,111 @@
+/*
+ * target.h - the one interface every object store of cairn sits behind.
+ *
+ * A target stores immutable named objects. Names are relative paths of
+ * [A-Za-z0-9._-] segments joined by '/', never starting with '/' and never
+ * containing "..": they need no escaping on any backend (S3 keys, RADOS object
+ * names, local paths).
+ *
+ * Implementations embed `struct cairn_target` as their first member and fill
+ * the ops they support; a NULL op makes the wrapper return -EOPNOTSUPP.
+ * `close` is mandatory. Every op may be called from several threads at once.
+ *
+ * Errors: negative errno-style codes; the thread-local message
+ * (cairn_error_last()) names the target and the object. Expected codes:
+ *   -ENOENT     no such object
+ *   -ENOSPC, -EACCES, -EROFS, -EDQUOT   the store refuses writes
+ *   -EIO, -ETIMEDOUT, -ECONNREFUSED ...  the store is unhealthy (retryable ones
+ *                                         satisfy cairn_err_retryable())
+ *   -EBADMSG    a backend detected corruption
+ *
+ * Durability: put() returns 0 only once the object is on stable storage of
+ * that target (local: fsync of file and directory) and visible under its
+ * final name, atomically: a reader sees the whole object or nothing. A put of
+ * an existing name replaces it atomically (idempotent retries).
+ */
+#ifndef CAIRN_TARGET_H
+#define CAIRN_TARGET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/common.h"
+
+#define CAIRN_TARGET_VERSION 1
+
+typedef struct cairn_target cairn_target;
+
+/** Called once per listed object; a negative return stops the listing and is returned. */
+typedef int (*cairn_target_list_cb)(void *payload, const char *name, uint64_t size);
+
+/** Per-target counters (atomically updated by the wrappers). */
+typedef struct cairn_target_stats {
+	uint64_t puts, gets, lists, dels, errors;
+	uint64_t bytes_written, bytes_read;
+} cairn_target_stats;
+
+struct cairn_target {
+	unsigned int version;      /* CAIRN_TARGET_VERSION */
+	const char *kind;          /* "local", "rados", "s3", "replica", "fault" */
+	char *name;                /* printable address, e.g. "local:/srv/repo" (owned) */
+	char *site;                /* site / region label, or NULL (owned) */
+	cairn_target_stats stats;  /* maintained by the cairn_target_* wrappers */
+
+	int (*put)(cairn_target *t, const char *name, const void *data, size_t len);
+	/* Whole object into out (appended to out->len == 0). */
+	int (*get)(cairn_target *t, const char *name, cairn_buf *out);
+	/* Exactly len bytes at off into out; -ERANGE if the object is shorter. */
+	int (*get_range)(cairn_target *t, const char *name, uint64_t off, size_t len, void *out);
+	int (*stat)(cairn_target *t, const char *name, uint64_t *size);
+	/* Every object whose name starts with prefix (which ends in '/' or is ""). */
+	int (*list)(cairn_target *t, const char *prefix, cairn_target_list_cb cb, void *payload);
+	int (*del)(cairn_target *t, const char *name);
+	void (*close)(cairn_target *t); /* mandatory; frees t */
+};
+
+/**
+ * Open a target from an address:
+ *   /path, local:/path            a local directory (created by put as needed)
+ * @return 0, -EINVAL for an unknown or malformed address.
+ */
+int cairn_target_open(cairn_target **out, const char *address);
+
+/** Open a local-directory target rooted at @p root. */
+int cairn_target_local_open(cairn_target **out, const char *root);
+
+/*
+ * Fault-injecting wrapper for tests: wraps @p inner (which it then owns).
+ * Configure with cairn_target_fault_set(); by default it passes everything.
+ */
+typedef struct cairn_fault_opts {
+	int fail_errno;        /* errno to fail with (positive), e.g. EIO */
+	int64_t fail_after;    /* succeed this many ops, then fail every op; -1 never */
+	int fail_once;         /* with fail_after: fail only op number fail_after, then pass */
+	unsigned delay_ms;     /* sleep before every op */
+	int corrupt_reads;     /* flip one byte of every get / get_range result */
+	unsigned ops_mask;     /* which ops the faults apply to (CAIRN_FAULT_OP_*), 0 = all */
+} cairn_fault_opts;
+
+#define CAIRN_FAULT_OP_PUT 1u
+#define CAIRN_FAULT_OP_GET 2u /* get and get_range */
+#define CAIRN_FAULT_OP_STAT 4u
+#define CAIRN_FAULT_OP_LIST 8u
+#define CAIRN_FAULT_OP_DEL 16u
+
+int cairn_target_fault_wrap(cairn_target **out, cairn_target *inner, const cairn_fault_opts *opts);
+void cairn_target_fault_set(cairn_target *t, const cairn_fault_opts *opts);
+
+/* Checked wrappers: validate arguments and the name, count stats, and make
+ * sure a failure carries a message naming the target and the object. */
+int cairn_target_put(cairn_target *t, const char *name, const void *data, size_t len);
+int cairn_target_get(cairn_target *t, const char *name, cairn_buf *out);
+int cairn_target_get_range(cairn_target *t, const char *name, uint64_t off, size_t len, void *out);
+int cairn_target_stat(cairn_target *t, const char *name, uint64_t *size);
+int cairn_target_list(cairn_target *t, const char *prefix, cairn_target_list_cb cb, void *payload);
+int cairn_target_del(cairn_target *t, const char *name);
+void cairn_target_close(cairn_target *t);
+
+/** 1 if @p name is a valid object name (see top of file), else 0. */
+int cairn_target_name_ok(const char *name);
+
+#endif
