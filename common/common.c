@@ -21,16 +21,15 @@ int cairn_error_set(int code, const char *fmt, ...)
 
 int cairn_error_wrap(int code, const char *fmt, ...)
 {
-	char prefix[CAIRN_ERRMSG_MAX], old[CAIRN_ERRMSG_MAX];
+	char prefix[CAIRN_ERRMSG_MAX], tmp[2 * CAIRN_ERRMSG_MAX + 8];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
-	memcpy(old, errmsg, sizeof(old));
-	if (old[0])
-		snprintf(errmsg, sizeof(errmsg), "%s: %s", prefix, old);
-	else
-		snprintf(errmsg, sizeof(errmsg), "%s: %s", prefix, strerror(code < 0 ? -code : code));
+	snprintf(tmp, sizeof(tmp), "%s: %s", prefix,
+		 errmsg[0] ? errmsg : strerror(code < 0 ? -code : code));
+	memcpy(errmsg, tmp, CAIRN_ERRMSG_MAX - 1);
+	errmsg[CAIRN_ERRMSG_MAX - 1] = 0;
 	return code;
 }
 
