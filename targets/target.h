@@ -78,7 +78,7 @@ int cairn_target_local_open(cairn_target **out, const char *root);
  * Configure with cairn_target_fault_set(); by default it passes everything.
  */
 typedef struct cairn_fault_opts {
-	int fail_errno;        /* errno to fail with (positive), e.g. EIO */
+	int fail_errno;        /* errno to fail with (positive), e.g. EIO; 0 injects no failures */
 	int64_t fail_after;    /* succeed this many ops, then fail every op; -1 never */
 	int fail_once;         /* with fail_after: fail only op number fail_after, then pass */
 	unsigned delay_ms;     /* sleep before every op */

@@ -1,0 +1,256 @@
+/*
+ * engine.h - the cairn repository: the public API of the engine module.
+ *
+ * A repository lives under one target (a local directory, RADOS pool, S3
+ * bucket or a replica set of them). It holds:
+ *   config              plaintext parameters (format version, repository id, chunker sizes)
+ *   keys/<id>           key files: the key set wrapped under a passphrase
+ *   data/<xx>/<id>      packs of encrypted blobs (file chunks and trees)
+ *   index/<id>          encrypted index segments naming the blobs of packs
+ *   snapshots/<id>      encrypted snapshots pointing at a root tree
+ *   locks/<id>          encrypted locks of running operations
+ * Byte layouts: docs/FORMAT.md. Write order is the crash-safety argument:
+ * packs, then the index segments naming them, then the snapshot.
+ *
+ * Errors: negative errno codes with cairn_error_last() set; -EKEYREJECTED for
+ * a wrong passphrase, -ENOENT for a missing repository or snapshot, -EBADMSG for
+ * corrupt data, -EBUSY when the repository is locked by another operation.
+ */
+#ifndef CAIRN_ENGINE_H
+#define CAIRN_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/common.h"
+#include "targets/target.h"
+
+#define CAIRN_VERSION_STRING "0.1.0"
+
+typedef struct cairn_repo cairn_repo;
+
+/* --- init and open ------------------------------------------------------------ */
+
+typedef struct cairn_init_opts {
+	unsigned version;      /* 1 */
+	uint32_t chunk_min, chunk_avg, chunk_max; /* 0 = defaults (512 KiB / 1 MiB / 8 MiB) */
+	uint32_t pack_size;    /* target pack size; 0 = 16 MiB */
+	int zstd_level;        /* default compression level; -1 = default (3), 0 = off */
+	uint32_t kdf_t, kdf_m_kib, kdf_lanes; /* 0 = defaults (Argon2id 3 passes, 64 MiB, 2 lanes) */
+} cairn_init_opts;
+#define CAIRN_INIT_OPTS_INIT {1, 0, 0, 0, 0, -1, 0, 0, 0}
+
+/**
+ * Create a new repository on @p t protected by @p pass.
+ * @return 0; -EEXIST if a repository is already there.
+ */
+int cairn_repo_init(cairn_target *t, const char *pass, const cairn_init_opts *opts);
+
+typedef struct cairn_open_opts {
+	unsigned version;      /* 1 */
+	const char *cache_dir; /* NULL: $XDG_CACHE_HOME/cairn or ~/.cache/cairn; "" disables */
+	unsigned threads;      /* worker threads; 0 = number of CPUs */
+	int zstd_level;        /* -1: the repository's default */
+	int no_lock;           /* read-only operations may skip locking */
+} cairn_open_opts;
+#define CAIRN_OPEN_OPTS_INIT {1, NULL, 0, -1, 0}
+
+/**
+ * Open the repository on @p t (which the repository then owns and closes).
+ * Loads the index.
+ * @return 0; -ENOENT no repository there; -EKEYREJECTED wrong passphrase.
+ */
+int cairn_repo_open(cairn_repo **out, cairn_target *t, const char *pass,
+		    const cairn_open_opts *opts);
+void cairn_repo_close(cairn_repo *r);
+
+/** Hex repository id (valid while open). */
+const char *cairn_repo_id(const cairn_repo *r);
+cairn_target *cairn_repo_target(cairn_repo *r);
+
+/* --- snapshots ---------------------------------------------------------------- */
+
+typedef struct cairn_backup_summary {
+	uint64_t files_new, files_changed, files_unchanged;
+	uint64_t dirs, others;
+	uint64_t bytes_read;      /* file content read from disk */
+	uint64_t bytes_total;     /* logical size of all files in the snapshot */
+	uint64_t bytes_added;     /* bytes written to the repository (packs, index, snapshot) */
+	uint64_t blobs_added;
+	uint64_t errors;          /* files that could not be read or changed while read */
+	int64_t duration_ns;
+} cairn_backup_summary;
+
+typedef struct cairn_snapshot {
+	char idhex[65];           /* name of the snapshot object */
+	int64_t time_ns;
+	uint8_t tree[32];
+	int has_parent;
+	uint8_t parent[32];
+	char *client, *hostname, *username;
+	size_t npaths;
+	char **paths;
+	size_t ntags;
+	char **tags;
+	cairn_backup_summary summary;
+	char *program;
+} cairn_snapshot;
+
+void cairn_snapshot_free(cairn_snapshot *s);
+
+/** All snapshots, sorted by time (oldest first). */
+int cairn_snapshots_list(cairn_repo *r, cairn_snapshot **out, size_t *n);
+void cairn_snapshots_free(cairn_snapshot *s, size_t n);
+
+typedef struct cairn_snapshot_filter {
+	const char *client;   /* NULL = any */
+	const char *host;
+	const char *tag;
+	const char *path;
+} cairn_snapshot_filter;
+
+/**
+ * Find one snapshot by id prefix or "latest" (newest matching the filter).
+ * @return 0; -ENOENT none; -EINVAL an ambiguous prefix.
+ */
+int cairn_snapshot_find(cairn_repo *r, const char *spec, const cairn_snapshot_filter *f,
+			cairn_snapshot *out);
+/** Delete a snapshot object. */
+int cairn_snapshot_delete(cairn_repo *r, const char *idhex);
+
+/* --- backup ------------------------------------------------------------------ */
+
+typedef void (*cairn_progress_fn)(void *payload, const char *line);
+
+typedef struct cairn_backup_opts {
+	unsigned version;      /* 1 */
+	const char *const *paths;
+	size_t npaths;
+	const char *client;    /* client (customer) name; NULL = hostname */
+	const char *const *tags;
+	size_t ntags;
+	const char *const *excludes; /* fnmatch patterns on paths or base names */
+	size_t nexcludes;
+	int one_file_system;
+	const char *parent;    /* snapshot id; NULL: latest of the same client and paths */
+	int force;             /* re-read every file */
+	cairn_progress_fn progress; /* called a few times a second; NULL = none */
+	void *progress_payload;
+	int dry_run_crash_after; /* tests: _exit(9) after this many packs are written (0 = never) */
+} cairn_backup_opts;
+#define CAIRN_BACKUP_OPTS_INIT {1, NULL, 0, NULL, NULL, 0, NULL, 0, 0, NULL, 0, NULL, NULL, 0}
+
+/**
+ * Back up @p opts->paths into a new snapshot. Files that vanish, change or
+ * cannot be read are counted in summary.errors and reported through
+ * @p warn; the snapshot is still written (exit code 3 in the CLI).
+ * @return 0 (also with warnings); negative errno if no snapshot was written.
+ */
+int cairn_backup(cairn_repo *r, const cairn_backup_opts *opts, cairn_snapshot *out,
+		 void (*warn)(void *payload, const char *msg), void *warn_payload);
+
+/* --- restore ------------------------------------------------------------------- */
+
+typedef struct cairn_restore_opts {
+	unsigned version;     /* 1 */
+	const char *target;   /* directory to restore into (created) */
+	const char *const *includes; /* paths inside the snapshot to restore; none = all */
+	size_t nincludes;
+	int verify_only;      /* read and verify everything, write nothing */
+	int no_owner;         /* do not chown even as root */
+	cairn_progress_fn progress;
+	void *progress_payload;
+} cairn_restore_opts;
+#define CAIRN_RESTORE_OPTS_INIT {1, NULL, NULL, 0, 0, 0, NULL, NULL}
+
+typedef struct cairn_restore_result {
+	uint64_t files, dirs, others, bytes, errors;
+	int64_t duration_ns;
+	int64_t first_byte_ns; /* time to first byte of file content */
+} cairn_restore_result;
+
+int cairn_restore(cairn_repo *r, const cairn_snapshot *snap, const cairn_restore_opts *opts,
+		  cairn_restore_result *res, void (*warn)(void *payload, const char *msg),
+		  void *warn_payload);
+
+/* --- listing ----------------------------------------------------------------------- */
+
+/** One entry while walking a snapshot: path relative to the root and its node. */
+typedef struct cairn_entry {
+	const char *path;
+	uint8_t type;    /* cairn node type: 1 file, 2 dir, 3 symlink, 4 fifo, 5 chr, 6 blk, 7 sock */
+	uint32_t mode, uid, gid;
+	uint64_t size;
+	int64_t mtime_ns;
+	const char *link;
+} cairn_entry;
+
+int cairn_ls(cairn_repo *r, const cairn_snapshot *snap, const char *prefix,
+	     int (*cb)(void *payload, const cairn_entry *e), void *payload);
+
+/* --- forget and prune --------------------------------------------------------------- */
+
+typedef struct cairn_retention {
+	int keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly;
+	int64_t keep_within_ns; /* keep everything newer than now - this */
+	const char *const *keep_tags;
+	size_t nkeep_tags;
+} cairn_retention;
+
+/**
+ * Decide which of @p snaps (sorted by time) to keep under @p pol, at time
+ * @p now_ns. keep[i] is set to 1/0. Pure function (tests). Snapshots are
+ * grouped by client before the policy applies.
+ */
+void cairn_retention_apply(const cairn_retention *pol, const cairn_snapshot *snaps, size_t n,
+			   int64_t now_ns, int *keep);
+
+typedef struct cairn_prune_opts {
+	unsigned version;
+	int dry_run;
+	double repack_threshold; /* repack packs with more than this share unused; default 0.2 */
+	cairn_progress_fn progress;
+	void *progress_payload;
+} cairn_prune_opts;
+#define CAIRN_PRUNE_OPTS_INIT {1, 0, 0.2, NULL, NULL}
+
+typedef struct cairn_prune_result {
+	uint64_t packs_total, packs_deleted, packs_repacked;
+	uint64_t blobs_total, blobs_unused, bytes_freed, bytes_total;
+} cairn_prune_result;
+
+int cairn_prune(cairn_repo *r, const cairn_prune_opts *opts, cairn_prune_result *res);
+
+/* --- stats and keys ------------------------------------------------------------------- */
+
+typedef struct cairn_stats {
+	uint64_t snapshots, packs, blobs, data_blobs, tree_blobs;
+	uint64_t stored_bytes;   /* sum of pack sizes */
+	uint64_t raw_bytes;      /* logical bytes of all snapshots' files */
+	uint64_t unique_bytes;   /* plaintext bytes of distinct chunks */
+	size_t index_memory;     /* bytes the in-memory index uses */
+} cairn_stats;
+
+int cairn_repo_stats(cairn_repo *r, cairn_stats *out);
+
+typedef struct cairn_keyinfo {
+	char idhex[17];
+	char label[256];
+	int64_t created_ns;
+	int current;             /* the key this session opened with */
+} cairn_keyinfo;
+
+int cairn_key_list(cairn_repo *r, cairn_keyinfo **out, size_t *n);
+int cairn_key_add(cairn_repo *r, const char *newpass, char idhex_out[17]);
+/** Remove a key; refuses to remove the current one. */
+int cairn_key_remove(cairn_repo *r, const char *idhex);
+/** Change the passphrase: add a new key, remove the current one. */
+int cairn_key_passwd(cairn_repo *r, const char *newpass);
+
+/* --- low-level access (cat, check) -------------------------------------------------------- */
+
+/** Read and decrypt a repository object: "config", "index/<id>", "snapshots/<id>", "keys/<id>"
+ *  (key files are printed as their clear fields). The result is human-readable text. */
+int cairn_cat(cairn_repo *r, const char *what, cairn_buf *out);
+
+#endif

@@ -1,0 +1,338 @@
+/*
+ * pack.c - building, parsing and keyless verification of packs.
+ * See pack_int.h for the layout and docs/FORMAT.md for the byte-level spec.
+ */
+#include "engine/pack_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char pack_magic[8] = {'C', 'R', 'N', 'P', 'A', 'C', 'K', '1'};
+static const char hdr_aad[] = "cairn/pack-header/v1";
+#define HDR_COUNTER UINT64_MAX
+
+struct cairn_packw {
+	uint8_t id[32];
+	uint8_t key[32];
+	uint8_t type;
+	cairn_buf bytes;
+	cairn_pack_entry *e;
+	size_t n, cap;
+	int finished;
+};
+
+void cairn_pack_key(uint8_t out[32], const cairn_keyset *keys, const uint8_t pack_id[32])
+{
+	cairn_subkey(out, keys->enc, pack_id, 32, "cairn/pack/v1");
+}
+
+void cairn_pack_name(char *out, const uint8_t pack_id[32])
+{
+	char hex[65];
+	cairn_hex(hex, pack_id, 32);
+	snprintf(out, CAIRN_PACK_NAME_MAX, "data/%.2s/%s", hex, hex);
+}
+
+int cairn_pack_name_parse(const char *name, uint8_t pack_id[32])
+{
+	if (strncmp(name, "data/", 5) != 0 || strlen(name) != 5 + 3 + 64 || name[7] != '/' ||
+	    strncmp(name + 5, name + 8, 2) != 0)
+		return -EINVAL;
+	return cairn_unhex(pack_id, 32, name + 8);
+}
+
+cairn_packw *cairn_packw_new(const cairn_keyset *keys, uint8_t type)
+{
+	cairn_packw *pw = cairn_xcalloc(1, sizeof(*pw));
+	cairn_random(pw->id, 32);
+	cairn_pack_key(pw->key, keys, pw->id);
+	pw->type = type;
+	return pw;
+}
+
+void cairn_packw_free(cairn_packw *pw)
+{
+	if (!pw)
+		return;
+	cairn_wipe(pw->key, sizeof(pw->key));
+	cairn_buf_free(&pw->bytes);
+	free(pw->e);
+	free(pw);
+}
+
+const uint8_t *cairn_packw_id(const cairn_packw *pw)
+{
+	return pw->id;
+}
+
+uint8_t cairn_packw_type(const cairn_packw *pw)
+{
+	return pw->type;
+}
+
+size_t cairn_packw_size(const cairn_packw *pw)
+{
+	return pw->bytes.len;
+}
+
+size_t cairn_packw_count(const cairn_packw *pw)
+{
+	return pw->n;
+}
+
+const cairn_pack_entry *cairn_packw_entries(const cairn_packw *pw)
+{
+	return pw->e;
+}
+
+const cairn_buf *cairn_packw_bytes(const cairn_packw *pw)
+{
+	return &pw->bytes;
+}
+
+int cairn_packw_add(cairn_packw *pw, cairn_codec *cx, const uint8_t id[32], uint8_t type,
+		    const void *data, size_t len)
+{
+	if (pw->finished || pw->n >= CAIRN_PACK_MAX_BLOBS ||
+	    pw->bytes.len + cairn_blob_bound(len) > UINT32_MAX)
+		return cairn_error_set(-ERANGE, "pack is full");
+	cairn_buf_reserve(&pw->bytes, cairn_blob_bound(len));
+	long n = cairn_blob_encode(cx, pw->key, pw->n, &type, 1, data, len,
+				   pw->bytes.data + pw->bytes.len);
+	if (n < 0)
+		return (int)n;
+	if (pw->n == pw->cap) {
+		pw->cap = pw->cap ? pw->cap * 2 : 32;
+		pw->e = cairn_xrealloc(pw->e, pw->cap * sizeof(*pw->e));
+	}
+	cairn_pack_entry *e = &pw->e[pw->n++];
+	memcpy(e->id, id, 32);
+	e->type = type;
+	e->offset = (uint32_t)pw->bytes.len;
+	e->clen = (uint32_t)n;
+	e->rawlen = (uint32_t)len;
+	pw->bytes.len += (size_t)n;
+	return 0;
+}
+
+int cairn_packw_finish(cairn_packw *pw, cairn_codec *cx)
+{
+	if (pw->finished)
+		return 0;
+	/* header plaintext: version, count, entries; padded to a multiple of 4 KiB */
+	cairn_buf h = CAIRN_BUF_INIT;
+	cairn_buf_put_u8(&h, 1);
+	cairn_buf_put_uvar(&h, pw->n);
+	for (size_t i = 0; i < pw->n; i++) {
+		cairn_buf_put_u8(&h, pw->e[i].type);
+		cairn_buf_append(&h, pw->e[i].id, 32);
+		cairn_buf_put_uvar(&h, pw->e[i].offset);
+		cairn_buf_put_uvar(&h, pw->e[i].clen);
+		cairn_buf_put_uvar(&h, pw->e[i].rawlen);
+	}
+	size_t padded = (h.len + CAIRN_BLOB_OVERHEAD + CAIRN_PACK_HDR_PAD - 1) / CAIRN_PACK_HDR_PAD *
+			CAIRN_PACK_HDR_PAD - CAIRN_BLOB_OVERHEAD;
+	cairn_buf_reserve(&h, padded - h.len);
+	memset(h.data + h.len, 0, padded - h.len);
+	h.len = padded;
+
+	/* encrypt the header without compression (its length must stay padded) */
+	cairn_codec *raw = cairn_codec_new(0);
+	uint64_t hdr_off = pw->bytes.len;
+	cairn_buf_reserve(&pw->bytes, cairn_blob_bound(h.len));
+	long n = cairn_blob_encode(raw, pw->key, HDR_COUNTER, hdr_aad, sizeof(hdr_aad) - 1, h.data,
+				   h.len, pw->bytes.data + pw->bytes.len);
+	cairn_codec_free(raw);
+	cairn_buf_free(&h);
+	(void)cx;
+	if (n < 0)
+		return (int)n;
+	pw->bytes.len += (size_t)n;
+
+	/* trailer body */
+	uint64_t data_len = pw->bytes.len;
+	uint32_t nseg = (uint32_t)((data_len + CAIRN_PACK_SEGMENT - 1) / CAIRN_PACK_SEGMENT);
+	cairn_buf t = CAIRN_BUF_INIT;
+	cairn_buf_put_le32(&t, CAIRN_PACK_SEGMENT);
+	cairn_buf_put_le32(&t, nseg);
+	cairn_buf_put_le64(&t, hdr_off);
+	cairn_buf_put_le32(&t, (uint32_t)n);
+	cairn_buf_put_le64(&t, data_len);
+	uint8_t hash[16];
+	cairn_xxh128(pw->bytes.data, data_len, hash);
+	cairn_buf_append(&t, hash, 16);
+	for (uint32_t s = 0; s < nseg; s++) {
+		uint64_t off = (uint64_t)s * CAIRN_PACK_SEGMENT;
+		uint64_t len = data_len - off < CAIRN_PACK_SEGMENT ? data_len - off : CAIRN_PACK_SEGMENT;
+		cairn_xxh128(pw->bytes.data + off, len, hash);
+		cairn_buf_append(&t, hash, 16);
+	}
+	/* footer: body length, version, XXH3-128 of the body, magic */
+	uint8_t foot[CAIRN_PACK_FOOTER];
+	cairn_put_le32(foot, (uint32_t)t.len);
+	cairn_put_le32(foot + 4, 1);
+	cairn_xxh128(t.data, t.len, foot + 8);
+	memcpy(foot + 24, pack_magic, 8);
+	cairn_buf_append(&pw->bytes, t.data, t.len);
+	cairn_buf_append(&pw->bytes, foot, sizeof(foot));
+	cairn_buf_free(&t);
+	pw->finished = 1;
+	return 0;
+}
+
+void cairn_pack_trailer_free(cairn_pack_trailer *t)
+{
+	free(t->segs);
+	t->segs = NULL;
+}
+
+int cairn_pack_footer(const uint8_t *f, uint64_t pack_size, uint32_t *trailer_len)
+{
+	if (pack_size < CAIRN_PACK_FOOTER || memcmp(f + 24, pack_magic, 8) != 0)
+		return cairn_error_set(-EBADMSG, "pack footer: bad magic (not a cairn pack, or truncated)");
+	if (cairn_get_le32(f + 4) != 1)
+		return cairn_error_set(-EBADMSG, "pack footer: version %u not supported",
+				       cairn_get_le32(f + 4));
+	uint64_t body = cairn_get_le32(f);
+	if (body + CAIRN_PACK_FOOTER > pack_size || body < 40)
+		return cairn_error_set(-EBADMSG, "pack footer: trailer length %llu out of range",
+				       (unsigned long long)body);
+	*trailer_len = (uint32_t)(body + CAIRN_PACK_FOOTER);
+	return 0;
+}
+
+int cairn_pack_trailer_parse(cairn_pack_trailer *out, const uint8_t *tr, size_t len,
+			     uint64_t pack_size)
+{
+	memset(out, 0, sizeof(*out));
+	uint32_t tl;
+	int r;
+	if (len < CAIRN_PACK_FOOTER)
+		return cairn_error_set(-EBADMSG, "pack trailer too short");
+	if ((r = cairn_pack_footer(tr + len - CAIRN_PACK_FOOTER, pack_size, &tl)) < 0)
+		return r;
+	if (tl != len)
+		return cairn_error_set(-EBADMSG, "pack trailer length mismatch");
+	size_t body = len - CAIRN_PACK_FOOTER;
+	uint8_t h[16];
+	cairn_xxh128(tr, body, h);
+	if (memcmp(h, tr + body + 8, 16) != 0)
+		return cairn_error_set(-EBADMSG, "pack trailer checksum mismatch");
+	out->seg_size = cairn_get_le32(tr);
+	out->nseg = cairn_get_le32(tr + 4);
+	out->hdr_off = cairn_get_le64(tr + 8);
+	out->hdr_len = cairn_get_le32(tr + 16);
+	out->data_len = cairn_get_le64(tr + 20);
+	memcpy(out->whole, tr + 28, 16);
+	out->trailer_len = tl;
+	if (out->seg_size < 4096 || out->seg_size > (1u << 30) ||
+	    out->data_len + tl != pack_size || out->hdr_off + out->hdr_len != out->data_len ||
+	    out->hdr_len < CAIRN_BLOB_OVERHEAD ||
+	    (uint64_t)out->nseg != (out->data_len + out->seg_size - 1) / out->seg_size ||
+	    body != 44 + (size_t)out->nseg * 16)
+		return cairn_error_set(-EBADMSG, "pack trailer fields are inconsistent");
+	out->segs = cairn_xmalloc((size_t)out->nseg * 16 + 1);
+	memcpy(out->segs, tr + 44, (size_t)out->nseg * 16);
+	return 0;
+}
+
+int cairn_pack_verify(const uint8_t *pack, size_t len, int64_t *bad_seg)
+{
+	uint32_t tl;
+	cairn_pack_trailer t;
+	int r;
+	*bad_seg = -1;
+	if (len < CAIRN_PACK_FOOTER)
+		return cairn_error_set(-EBADMSG, "pack of %zu bytes is truncated", len);
+	if ((r = cairn_pack_footer(pack + len - CAIRN_PACK_FOOTER, len, &tl)) < 0 ||
+	    (r = cairn_pack_trailer_parse(&t, pack + len - tl, tl, len)) < 0)
+		return r;
+	uint8_t h[16];
+	for (uint32_t s = 0; s < t.nseg; s++) {
+		uint64_t off = (uint64_t)s * t.seg_size;
+		uint64_t n = t.data_len - off < t.seg_size ? t.data_len - off : t.seg_size;
+		cairn_xxh128(pack + off, n, h);
+		if (memcmp(h, t.segs + 16 * s, 16) != 0) {
+			*bad_seg = s;
+			cairn_pack_trailer_free(&t);
+			return cairn_error_set(-EBADMSG,
+					       "segment %u (bytes %llu-%llu) checksum mismatch", s,
+					       (unsigned long long)off,
+					       (unsigned long long)(off + n - 1));
+		}
+	}
+	cairn_xxh128(pack, t.data_len, h);
+	r = memcmp(h, t.whole, 16) ? cairn_error_set(-EBADMSG, "whole-pack checksum mismatch") : 0;
+	cairn_pack_trailer_free(&t);
+	return r;
+}
+
+int cairn_pack_header_decode(cairn_codec *cx, const cairn_keyset *keys, const uint8_t pack_id[32],
+			     const uint8_t *hdr, size_t len, uint64_t hdr_off,
+			     cairn_pack_entry **entries, size_t *n)
+{
+	uint8_t key[32];
+	cairn_buf pt = CAIRN_BUF_INIT;
+	*entries = NULL;
+	*n = 0;
+	cairn_pack_key(key, keys, pack_id);
+	int r = cairn_blob_decode(cx, key, hdr_aad, sizeof(hdr_aad) - 1, hdr, len, 64u << 20, &pt);
+	cairn_wipe(key, sizeof(key));
+	if (r < 0) {
+		cairn_buf_free(&pt);
+		return cairn_error_wrap(r, "pack header");
+	}
+	cairn_rd rd = cairn_rd_init(pt.data, pt.len);
+	uint8_t ver;
+	uint64_t count;
+	if (cairn_rd_u8(&rd, &ver) < 0 || ver != 1 || cairn_rd_uvar(&rd, &count) < 0 ||
+	    count > CAIRN_PACK_MAX_BLOBS || count > cairn_rd_left(&rd) / 36) {
+		cairn_buf_free(&pt);
+		return cairn_error_set(-EBADMSG, "pack header: bad version or count");
+	}
+	cairn_pack_entry *e = cairn_xcalloc(count ? count : 1, sizeof(*e));
+	uint64_t expect = 0;
+	for (uint64_t i = 0; i < count; i++) {
+		uint64_t off, clen, rawlen;
+		if (cairn_rd_u8(&rd, &e[i].type) < 0 || cairn_rd_raw(&rd, e[i].id, 32) < 0 ||
+		    cairn_rd_uvar(&rd, &off) < 0 || cairn_rd_uvar(&rd, &clen) < 0 ||
+		    cairn_rd_uvar(&rd, &rawlen) < 0 || off != expect || clen < CAIRN_BLOB_OVERHEAD ||
+		    off + clen > hdr_off || rawlen > UINT32_MAX ||
+		    (e[i].type != CAIRN_BLOB_DATA && e[i].type != CAIRN_BLOB_TREE)) {
+			free(e);
+			cairn_buf_free(&pt);
+			return cairn_error_set(-EBADMSG, "pack header: entry %llu is malformed",
+					       (unsigned long long)i);
+		}
+		e[i].offset = (uint32_t)off;
+		e[i].clen = (uint32_t)clen;
+		e[i].rawlen = (uint32_t)rawlen;
+		expect = off + clen;
+	}
+	cairn_buf_free(&pt);
+	if (expect != hdr_off) {
+		free(e);
+		return cairn_error_set(-EBADMSG, "pack header: blobs do not cover the pack");
+	}
+	*entries = e;
+	*n = (size_t)count;
+	return 0;
+}
+
+int cairn_pack_blob_decode(cairn_codec *cx, const cairn_keyset *keys, const uint8_t pack_key[32],
+			   const cairn_pack_entry *e, const uint8_t *enc, cairn_buf *out)
+{
+	uint8_t type = e->type, id[32];
+	int r = cairn_blob_decode(cx, pack_key, &type, 1, enc, e->clen, e->rawlen, out);
+	if (r < 0)
+		return r;
+	if (out->len != e->rawlen)
+		return cairn_error_set(-EBADMSG, "blob length %zu, index says %u", out->len,
+				       e->rawlen);
+	cairn_chunk_id(keys, out->data, out->len, id);
+	if (memcmp(id, e->id, 32) != 0) {
+		out->len = 0;
+		return cairn_error_set(-EBADMSG, "blob content does not match its id");
+	}
+	return 0;
+}

@@ -1,0 +1,276 @@
+/*
+ * target.c - the checked cairn_target_* wrappers every caller goes through,
+ * object-name validation, and cairn_target_open(), which turns a repository
+ * address into a target by dispatching on its scheme.
+ *
+ * The wrappers validate arguments before a backend sees them, keep the
+ * per-target counters (atomically: targets are shared between threads) and
+ * guarantee that a failure leaves a message naming the target and the object.
+ * A backend's own message, if it set one, is kept untouched.
+ */
+#include "targets/target.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#define NAME_MAX_LEN 1024
+
+/* Increment a counter of t->stats; relaxed: the counters order nothing. */
+#define STAT_ADD(t, field, n) __atomic_fetch_add(&(t)->stats.field, (uint64_t)(n), __ATOMIC_RELAXED)
+
+/* True for a byte allowed in a name segment: [A-Za-z0-9._-]. */
+static int name_char_ok(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '-';
+}
+
+/*
+ * Validate the first @p n bytes of @p s as an object name: 1..1024 bytes,
+ * segments of name_char_ok() bytes joined by single '/', no empty, "." or ".."
+ * segment (hence no leading or trailing '/'). Returns 1 if valid.
+ */
+static int name_ok_n(const char *s, size_t n)
+{
+	if (n == 0 || n > NAME_MAX_LEN)
+		return 0;
+	size_t seg = 0; /* start of the current segment */
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n && s[i] != '/') {
+			if (!name_char_ok(s[i]))
+				return 0;
+			continue;
+		}
+		size_t len = i - seg;
+		if (len == 0)
+			return 0;
+		if (s[seg] == '.' && (len == 1 || (len == 2 && s[seg + 1] == '.')))
+			return 0;
+		seg = i + 1;
+	}
+	return 1;
+}
+
+int cairn_target_name_ok(const char *name)
+{
+	if (!name)
+		return 0;
+	size_t n = strnlen(name, NAME_MAX_LEN + 1);
+	return n <= NAME_MAX_LEN && name_ok_n(name, n);
+}
+
+/* A list prefix is "" or a valid name followed by '/'. Returns 1 if valid. */
+static int prefix_ok(const char *prefix)
+{
+	if (!prefix)
+		return 0;
+	size_t n = strnlen(prefix, NAME_MAX_LEN + 2);
+	if (n == 0)
+		return 1;
+	return n <= NAME_MAX_LEN + 1 && prefix[n - 1] == '/' && name_ok_n(prefix, n - 1);
+}
+
+/* The name as printed in a message: NULL and "" are made visible. */
+static const char *shown(const char *name)
+{
+	return !name ? "(null)" : *name ? name : "''";
+}
+
+/*
+ * Common entry checks: a target, a valid name (for ops on one object) and the
+ * op present. Clears the thread's message so that finish() can tell whether
+ * the backend set one. Returns 0 or a negative code with its message.
+ */
+static int enter(cairn_target *t, const char *op, const char *name, int has_op)
+{
+	if (!t)
+		return cairn_error_set(-EINVAL, "target %s%s%s: no target", op, name ? " " : "",
+				       name ? name : "");
+	if (name && !cairn_target_name_ok(name))
+		return cairn_error_set(-EINVAL, "%s: %s: invalid object name '%.200s'", t->name, op,
+				       name);
+	if (!has_op)
+		return cairn_error_set(-EOPNOTSUPP, "%s: %s%s%s: not supported by %s targets",
+				       t->name, op, name ? " " : "", name ? name : "",
+				       t->kind ? t->kind : "these");
+	cairn_error_clear();
+	return 0;
+}
+
+/*
+ * Account for the outcome @p rc of @p op on @p obj: a failure is counted in
+ * stats.errors unless it is -ENOENT (a missing object is an answer, not a
+ * fault of the store) or -EINVAL (a request the backend refused, e.g. a name
+ * it reserves), and gets a message naming target and object unless the
+ * backend already set one. Returns @p rc.
+ */
+static int finish(cairn_target *t, int rc, const char *op, const char *obj)
+{
+	if (rc >= 0)
+		return rc;
+	if (rc != -ENOENT && rc != -EINVAL)
+		STAT_ADD(t, errors, 1);
+	if (!cairn_error_last()[0])
+		cairn_error_set(rc, "%s: %s %s: %s", t->name, op, shown(obj), strerror(-rc));
+	return rc;
+}
+
+int cairn_target_put(cairn_target *t, const char *name, const void *data, size_t len)
+{
+	int rc = enter(t, "put", name ? name : "", t && t->put);
+	if (rc < 0)
+		return rc;
+	if (!data && len)
+		return cairn_error_set(-EINVAL, "%s: put %s: no data", t->name, name);
+	rc = t->put(t, name, data, len);
+	if (rc >= 0) {
+		STAT_ADD(t, puts, 1);
+		STAT_ADD(t, bytes_written, len);
+	}
+	return finish(t, rc, "put", name);
+}
+
+int cairn_target_get(cairn_target *t, const char *name, cairn_buf *out)
+{
+	int rc = enter(t, "get", name ? name : "", t && t->get);
+	if (rc < 0)
+		return rc;
+	if (!out || out->len != 0)
+		return cairn_error_set(-EINVAL, "%s: get %s: output buffer %s", t->name, name,
+				       out ? "not empty" : "missing");
+	rc = t->get(t, name, out);
+	if (rc >= 0) {
+		STAT_ADD(t, gets, 1);
+		STAT_ADD(t, bytes_read, out->len);
+	} else {
+		out->len = 0; /* no partial objects */
+	}
+	return finish(t, rc, "get", name);
+}
+
+int cairn_target_get_range(cairn_target *t, const char *name, uint64_t off, size_t len, void *out)
+{
+	int rc = enter(t, "get_range", name ? name : "", t && t->get_range);
+	if (rc < 0)
+		return rc;
+	if (!out && len)
+		return cairn_error_set(-EINVAL, "%s: get_range %s: no output buffer", t->name,
+				       name);
+	if (off > UINT64_MAX - len)
+		return cairn_error_set(-ERANGE, "%s: get_range %s: range %llu+%zu overflows",
+				       t->name, name, (unsigned long long)off, len);
+	rc = t->get_range(t, name, off, len, out);
+	if (rc >= 0) {
+		STAT_ADD(t, gets, 1);
+		STAT_ADD(t, bytes_read, len);
+	}
+	return finish(t, rc, "get_range", name);
+}
+
+int cairn_target_stat(cairn_target *t, const char *name, uint64_t *size)
+{
+	int rc = enter(t, "stat", name ? name : "", t && t->stat);
+	if (rc < 0)
+		return rc;
+	if (!size)
+		return cairn_error_set(-EINVAL, "%s: stat %s: no size pointer", t->name, name);
+	return finish(t, t->stat(t, name, size), "stat", name);
+}
+
+/* Wraps the caller's list callback to tell its stop codes from store failures. */
+struct list_ctx {
+	cairn_target_list_cb cb;
+	void *payload;
+	int stopped; /* the callback returned a negative code */
+};
+
+static int list_tramp(void *payload, const char *name, uint64_t size)
+{
+	struct list_ctx *c = payload;
+	int rc = c->cb(c->payload, name, size);
+	if (rc < 0)
+		c->stopped = 1;
+	return rc;
+}
+
+int cairn_target_list(cairn_target *t, const char *prefix, cairn_target_list_cb cb, void *payload)
+{
+	int rc = enter(t, "list", NULL, t && t->list);
+	if (rc < 0)
+		return rc;
+	if (!prefix_ok(prefix))
+		return cairn_error_set(-EINVAL,
+				       "%s: list: invalid prefix '%.200s' (must be \"\" or end "
+				       "in '/')",
+				       t->name, shown(prefix));
+	if (!cb)
+		return cairn_error_set(-EINVAL, "%s: list %s: no callback", t->name, shown(prefix));
+	struct list_ctx c = {cb, payload, 0};
+	rc = t->list(t, prefix, list_tramp, &c);
+	if (rc >= 0)
+		STAT_ADD(t, lists, 1);
+	if (rc < 0 && c.stopped)
+		return rc; /* the callback's code and message, not a store failure */
+	return finish(t, rc, "list", prefix);
+}
+
+int cairn_target_del(cairn_target *t, const char *name)
+{
+	int rc = enter(t, "del", name ? name : "", t && t->del);
+	if (rc < 0)
+		return rc;
+	rc = t->del(t, name);
+	if (rc >= 0)
+		STAT_ADD(t, dels, 1);
+	return finish(t, rc, "del", name);
+}
+
+void cairn_target_close(cairn_target *t)
+{
+	if (t && t->close)
+		t->close(t);
+}
+
+/* Scheme dispatch ------------------------------------------------------- */
+
+/* "local:/path" (or a bare "/path"): @p rest is the path after the scheme. */
+static int open_local(cairn_target **out, const char *rest, const char *address)
+{
+	if (rest[0] != '/')
+		return cairn_error_set(-EINVAL,
+				       "malformed repository address '%s' (local path must be "
+				       "absolute: local:/path)",
+				       address);
+	return cairn_target_local_open(out, rest);
+}
+
+/*
+ * Known schemes. To add one, append {"scheme", opener}: the opener gets the
+ * text after "scheme:" and the whole address (for messages), and returns 0
+ * with *out set or a negative code with a message.
+ */
+static const struct scheme {
+	const char *name;
+	int (*open)(cairn_target **out, const char *rest, const char *address);
+} schemes[] = {
+	{"local", open_local},
+};
+
+int cairn_target_open(cairn_target **out, const char *address)
+{
+	if (!out || !address)
+		return cairn_error_set(-EINVAL, "no repository address");
+	*out = NULL;
+	if (address[0] == '/')
+		return open_local(out, address, address);
+	const char *colon = strchr(address, ':');
+	if (colon) {
+		size_t n = (size_t)(colon - address);
+		for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+			if (strlen(schemes[i].name) == n && !memcmp(address, schemes[i].name, n))
+				return schemes[i].open(out, colon + 1, address);
+	}
+	return cairn_error_set(-EINVAL,
+			       "unknown repository address '%s' (expected /path or local:/path)",
+			       address);
+}
