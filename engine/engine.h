@@ -64,6 +64,10 @@ int cairn_repo_open(cairn_repo **out, cairn_target *t, const char *pass,
 		    const cairn_open_opts *opts);
 void cairn_repo_close(cairn_repo *r);
 
+/** Where warnings go (files that vanished, unusable index segments...); default stderr. */
+void cairn_repo_set_warn(cairn_repo *r, void (*warn)(void *payload, const char *msg),
+			 void *payload);
+
 /** Hex repository id (valid while open). */
 const char *cairn_repo_id(const cairn_repo *r);
 cairn_target *cairn_repo_target(cairn_repo *r);
@@ -220,6 +224,33 @@ typedef struct cairn_prune_result {
 } cairn_prune_result;
 
 int cairn_prune(cairn_repo *r, const cairn_prune_opts *opts, cairn_prune_result *res);
+
+/* --- check ----------------------------------------------------------------------------- */
+
+typedef struct cairn_check_opts {
+	unsigned version;
+	int read_data;        /* read every pack: keyless checksums, then authenticate every blob */
+	double subset;        /* with read_data: share of packs to read (0 < s <= 1; 0 = all) */
+	uint64_t seed;        /* which subset */
+	cairn_progress_fn progress;
+	void *progress_payload;
+} cairn_check_opts;
+#define CAIRN_CHECK_OPTS_INIT {1, 0, 0, 0, NULL, NULL}
+
+typedef struct cairn_check_result {
+	uint64_t snapshots, trees, files, packs, packs_read, blobs_read, bytes_read;
+	uint64_t errors, warnings;
+} cairn_check_result;
+
+/**
+ * Verify the repository: every snapshot readable, every tree decodable, every
+ * file's chunks indexed and its digest consistent, every indexed pack present
+ * with the right size; with read_data every pack's checksums and every blob's
+ * authentication and id. Each problem is reported through @p report with the
+ * object named; the call returns -EBADMSG if there was any error.
+ */
+int cairn_check(cairn_repo *r, const cairn_check_opts *o, cairn_check_result *res,
+		void (*report)(void *payload, const char *msg), void *payload);
 
 /* --- stats and keys ------------------------------------------------------------------- */
 

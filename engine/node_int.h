@@ -75,9 +75,23 @@ typedef struct cairn_tree {
 	cairn_node *nodes;
 } cairn_tree;
 
+#define CAIRN_NAME_MAX 255 /* longest entry name, in bytes */
+
+/**
+ * Tree order of entry names: memcmp over the common length, the shorter
+ * first. Returns <0, 0 or >0 like memcmp.
+ */
+int cairn_name_cmp(const char *a, size_t alen, const char *b, size_t blen);
+
+/**
+ * 1 if the @p len bytes at @p name are a valid entry name (1..255 bytes, no
+ * '/' or NUL, not "." or ".."), else 0.
+ */
+int cairn_name_valid(const char *name, size_t len);
+
 /** Free what a node owns (not the node itself); zeroes it. NULL-safe. */
 void cairn_node_free(cairn_node *n);
-/** Deep copy. */
+/** Deep copy into @p dst (whose previous contents are overwritten, not freed). */
 void cairn_node_copy(cairn_node *dst, const cairn_node *src);
 
 /** Append a node (takes ownership of its members; *n is zeroed). */
@@ -90,7 +104,10 @@ void cairn_tree_free(cairn_tree *t);
 
 /**
  * Encode a sorted tree into its binary form (appended to @p out).
- * @return 0, or -EINVAL if the nodes are not sorted and unique or a name is invalid.
+ * Everything the decoder would reject is refused here, so whatever encodes
+ * decodes back to the same tree (docs/FORMAT.md lists the rules).
+ * @return 0, or -EINVAL (with a message; @p out unchanged) if the nodes are
+ * not sorted and unique, a name is invalid or a field is out of range.
  */
 int cairn_tree_encode(const cairn_tree *t, cairn_buf *out);
 
@@ -122,9 +139,13 @@ int cairn_node_make(int dirfd, const cairn_node *n);
 
 /**
  * Apply ownership, mode, xattrs and times of @p n to entry n->name of @p dirfd,
- * in the order that keeps them all (owner, then mode, xattrs, times last).
- * Symlinks get owner and times only. Failures to set ownership when not root
- * are ignored; other failures return a negative errno with a message.
+ * in the order that keeps them all: owner first (chown clears setuid/setgid
+ * and security.capability), then xattrs (before the mode, so a read-only
+ * mode cannot block them for a non-root restorer), then the mode, times last.
+ * Symlinks get no mode (Linux has none for them); their xattrs (only
+ * trusted.* / security.* can exist there) are set like any other's.
+ * Ownership is set only as root; other failures return a negative errno
+ * with a message.
  */
 int cairn_node_apply(int dirfd, const cairn_node *n, unsigned flags);
 

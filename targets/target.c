@@ -11,7 +11,9 @@
 #include "targets/target.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NAME_MAX_LEN 1024
 
@@ -264,11 +266,20 @@ int cairn_target_open(cairn_target **out, const char *address)
 	if (address[0] == '/')
 		return open_local(out, address, address);
 	const char *colon = strchr(address, ':');
-	if (colon) {
+	const char *slash = strchr(address, '/');
+	if (colon && (!slash || colon < slash)) {
 		size_t n = (size_t)(colon - address);
 		for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
 			if (strlen(schemes[i].name) == n && !memcmp(address, schemes[i].name, n))
 				return schemes[i].open(out, colon + 1, address);
+	} else if (*address) {
+		/* a relative directory, as restic users type it: made absolute now */
+		char cwd[4096], abs[8192];
+		if (!getcwd(cwd, sizeof(cwd)))
+			return cairn_error_set(-errno, "cannot resolve '%s': %s", address,
+					       strerror(errno));
+		snprintf(abs, sizeof(abs), "%s/%s", cwd, address);
+		return open_local(out, abs, address);
 	}
 	return cairn_error_set(-EINVAL,
 			       "unknown repository address '%s' (expected /path or local:/path)",

@@ -1,0 +1,500 @@
+/*
+ * cmd_maint.c - cat, forget, prune, check, key, stats.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static int bad_usage(const char *cmd, const char *msg)
+{
+	cli_error("%s: %s (see 'cairn %s --help')", cmd, msg, cmd);
+	return EXIT_USAGE;
+}
+
+static int getopt_fail(const char *cmd)
+{
+	fprintf(stderr, "cairn: %s: bad arguments (see 'cairn %s --help')\n", cmd, cmd);
+	return EXIT_USAGE;
+}
+
+static int finish(cairn_repo *r, const char *what, int rc)
+{
+	int code = rc < 0 ? cli_fail(what, rc) : EXIT_OK;
+	cairn_repo_close(r);
+	return code;
+}
+
+/* --- cat -------------------------------------------------------------------------------- */
+
+int cmd_cat(cli *c, int argc, char **argv)
+{
+	if (argc < 2 || argc > 3 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs("usage: cairn -r REPO cat config | index ID | snapshot ID | tree ID | "
+		      "key ID\n", argc < 2 || argc > 3 ? stderr : stdout);
+		return argc < 2 || argc > 3 ? EXIT_USAGE : EXIT_OK;
+	}
+	char what[200];
+	const char *kind = argv[1];
+	if (!strcmp(kind, "config") && argc == 2)
+		snprintf(what, sizeof(what), "config");
+	else if (argc == 3 && !strcmp(kind, "index"))
+		snprintf(what, sizeof(what), "index/%.128s", argv[2]);
+	else if (argc == 3 && !strcmp(kind, "snapshot"))
+		snprintf(what, sizeof(what), "snapshots/%.128s", argv[2]);
+	else if (argc == 3 && !strcmp(kind, "tree"))
+		snprintf(what, sizeof(what), "tree/%.128s", argv[2]);
+	else if (argc == 3 && !strcmp(kind, "key"))
+		snprintf(what, sizeof(what), "keys/%.128s", argv[2]);
+	else
+		return bad_usage("cat", "expected config, index ID, snapshot ID, tree ID or key ID");
+	cairn_repo *r;
+	int rc;
+	if ((rc = cli_open(c, &r, 1)))
+		return rc;
+	/* a snapshot may be given by prefix or 'latest' */
+	if (!strcmp(kind, "snapshot") || !strcmp(kind, "tree")) {
+		cairn_snapshot s;
+		if (strlen(argv[2]) != 64 && cairn_snapshot_find(r, argv[2], NULL, &s) == 0) {
+			if (!strcmp(kind, "snapshot"))
+				snprintf(what, sizeof(what), "snapshots/%s", s.idhex);
+			else {
+				char h[65];
+				cairn_hex(h, s.tree, 32);
+				snprintf(what, sizeof(what), "tree/%s", h);
+			}
+			cairn_snapshot_free(&s);
+		}
+	}
+	cairn_buf out = CAIRN_BUF_INIT;
+	rc = cairn_cat(r, what, &out);
+	if (rc == 0)
+		fwrite(out.data, 1, out.len, stdout);
+	cairn_buf_free(&out);
+	return finish(r, "cat", rc);
+}
+
+/* --- forget ------------------------------------------------------------------------------ */
+
+int cmd_forget(cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {
+	    {"keep-last", 1, 0, 'l'},   {"keep-hourly", 1, 0, 'H'}, {"keep-daily", 1, 0, 'd'},
+	    {"keep-weekly", 1, 0, 'w'}, {"keep-monthly", 1, 0, 'm'}, {"keep-yearly", 1, 0, 'y'},
+	    {"keep-within", 1, 0, 'W'}, {"keep-tag", 1, 0, 'k'},    {"client", 1, 0, 'C'},
+	    {"dry-run", 0, 0, 'n'},     {"prune", 0, 0, 'p'},       {"help", 0, 0, 'h'},
+	    {0, 0, 0, 0}};
+	cairn_retention pol = {0};
+	const char **keep_tags = calloc((size_t)argc, sizeof(char *));
+	const char *client = NULL;
+	int dry = 0, prune = 0, policy = 0, ch, rc;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "nh", lo, NULL)) != -1) {
+		int *slot = NULL;
+		switch (ch) {
+		case 'l': slot = &pol.keep_last; break;
+		case 'H': slot = &pol.keep_hourly; break;
+		case 'd': slot = &pol.keep_daily; break;
+		case 'w': slot = &pol.keep_weekly; break;
+		case 'm': slot = &pol.keep_monthly; break;
+		case 'y': slot = &pol.keep_yearly; break;
+		case 'W':
+			if (parse_duration(optarg, &pol.keep_within_ns) < 0) {
+				free(keep_tags);
+				return bad_usage("forget", "--keep-within takes a duration like 30d, "
+							   "12h, 1y6M");
+			}
+			policy = 1;
+			continue;
+		case 'k': keep_tags[pol.nkeep_tags++] = optarg; policy = 1; continue;
+		case 'C': client = optarg; continue;
+		case 'n': dry = 1; continue;
+		case 'p': prune = 1; continue;
+		case 'h':
+			puts("usage: cairn -r REPO forget [--keep-last N] [--keep-hourly N] "
+			     "[--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N] "
+			     "[--keep-within DURATION] [--keep-tag TAG] [--client NAME] [--dry-run] "
+			     "[--prune] [SNAPSHOT...]");
+			free(keep_tags);
+			return EXIT_OK;
+		default:
+			free(keep_tags);
+			return getopt_fail("forget");
+		}
+		char *end;
+		long v = strtol(optarg, &end, 10);
+		if (*end || v < 0 || v > 1000000) {
+			free(keep_tags);
+			return bad_usage("forget", "keep counts must be whole numbers");
+		}
+		*slot = (int)v;
+		policy = 1;
+	}
+	pol.keep_tags = keep_tags;
+	int explicit_ids = optind < argc;
+	if (!policy && !explicit_ids) {
+		free(keep_tags);
+		return bad_usage("forget", "no policy and no snapshots given; refusing to remove "
+					   "everything");
+	}
+	cairn_repo *r;
+	if ((rc = cli_open(c, &r, 0))) {
+		free(keep_tags);
+		return rc;
+	}
+	cairn_snapshot *v;
+	size_t n;
+	if ((rc = cairn_snapshots_list(r, &v, &n)) < 0) {
+		free(keep_tags);
+		return finish(r, "forget", rc);
+	}
+	int *keep = calloc(n ? n : 1, sizeof(int));
+	if (policy)
+		cairn_retention_apply(&pol, v, n, cairn_wall_ns(), keep);
+	else
+		for (size_t i = 0; i < n; i++)
+			keep[i] = 1;
+	for (int a = optind; a < argc; a++) {
+		int hits = 0;
+		for (size_t i = 0; i < n; i++)
+			if (!strncmp(v[i].idhex, argv[a], strlen(argv[a]))) {
+				keep[i] = 0;
+				hits++;
+			}
+		if (hits != 1) {
+			cli_error("forget: '%s' matches %d snapshots (need exactly one)", argv[a],
+				  hits);
+			cairn_snapshots_free(v, n);
+			free(keep);
+			free(keep_tags);
+			cairn_repo_close(r);
+			return EXIT_USAGE;
+		}
+	}
+	size_t removed = 0, kept = 0;
+	int failed = 0;
+	if (c->json)
+		printf("{\"keep\":[");
+	for (int pass = 0; pass < 2; pass++) {
+		int first = 1;
+		if (c->json && pass == 1)
+			printf("],\"remove\":[");
+		for (size_t i = 0; i < n; i++) {
+			if (client && strcmp(v[i].client, client))
+				continue;
+			if ((pass == 0) != (keep[i] != 0))
+				continue;
+			char t[64];
+			fmt_time(t, sizeof(t), v[i].time_ns, 0);
+			if (c->json)
+				printf("%s\"%s\"", first ? "" : ",", v[i].idhex);
+			else if (!c->quiet)
+				printf("%s %.8s  %s  %s\n", pass ? (dry ? "would remove" : "remove")
+								 : "keep  ",
+				       v[i].idhex, t, v[i].client);
+			first = 0;
+			if (pass == 0) {
+				kept++;
+				continue;
+			}
+			removed++;
+			if (!dry && cairn_snapshot_delete(r, v[i].idhex) < 0) {
+				cli_error("forget: %s", cairn_error_last());
+				failed = 1;
+			}
+		}
+	}
+	if (c->json)
+		printf("]}\n");
+	else if (!c->quiet)
+		printf("%zu snapshot(s) kept, %zu %s\n", kept, removed,
+		       dry ? "would be removed" : "removed");
+	cairn_snapshots_free(v, n);
+	free(keep);
+	free(keep_tags);
+	if (prune && !dry && !failed) {
+		cairn_prune_opts po = CAIRN_PRUNE_OPTS_INIT;
+		cairn_prune_result pr;
+		rc = cairn_prune(r, &po, &pr);
+		if (rc == 0 && !c->quiet && !c->json)
+			printf("prune: %llu pack(s) deleted, %llu repacked\n",
+			       (unsigned long long)pr.packs_deleted,
+			       (unsigned long long)pr.packs_repacked);
+		return finish(r, "prune", rc);
+	}
+	cairn_repo_close(r);
+	return failed ? EXIT_FAIL : EXIT_OK;
+}
+
+/* --- prune ---------------------------------------------------------------------------------- */
+
+int cmd_prune(cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {{"dry-run", 0, 0, 'n'},
+					   {"repack-threshold", 1, 0, 't'},
+					   {"help", 0, 0, 'h'},
+					   {0, 0, 0, 0}};
+	cairn_prune_opts o = CAIRN_PRUNE_OPTS_INIT;
+	int ch, rc;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "nh", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'n': o.dry_run = 1; break;
+		case 't': {
+			char *end;
+			double v = strtod(optarg, &end);
+			if (*end == '%')
+				end++;
+			if (*end || v < 0 || v > 100)
+				return bad_usage("prune", "--repack-threshold takes a percentage 0..100");
+			o.repack_threshold = v / 100.0;
+			break;
+		}
+		case 'h':
+			puts("usage: cairn -r REPO prune [--dry-run] [--repack-threshold PERCENT]");
+			return EXIT_OK;
+		default:
+			return getopt_fail("prune");
+		}
+	}
+	if (optind != argc)
+		return bad_usage("prune", "unexpected argument");
+	cairn_repo *r;
+	if ((rc = cli_open(c, &r, 0)))
+		return rc;
+	if (c->progress) {
+		o.progress = cli_progress;
+		o.progress_payload = c;
+	}
+	cairn_prune_result res;
+	rc = cairn_prune(r, &o, &res);
+	cli_progress_done(c);
+	if (rc == 0) {
+		char fr[32], tot[32];
+		fmt_size(fr, sizeof(fr), res.bytes_freed);
+		fmt_size(tot, sizeof(tot), res.bytes_total);
+		if (c->json)
+			printf("{\"packs_total\":%llu,\"packs_deleted\":%llu,\"packs_repacked\":%llu,"
+			       "\"blobs_total\":%llu,\"blobs_unused\":%llu,\"bytes_freed\":%llu,"
+			       "\"dry_run\":%s}\n",
+			       (unsigned long long)res.packs_total,
+			       (unsigned long long)res.packs_deleted,
+			       (unsigned long long)res.packs_repacked,
+			       (unsigned long long)res.blobs_total,
+			       (unsigned long long)res.blobs_unused,
+			       (unsigned long long)res.bytes_freed, o.dry_run ? "true" : "false");
+		else if (!c->quiet)
+			printf("%s%llu of %llu packs deleted, %llu repacked; %llu of %llu blobs "
+			       "unused; %s of %s freed\n",
+			       o.dry_run ? "dry run: " : "", (unsigned long long)res.packs_deleted,
+			       (unsigned long long)res.packs_total,
+			       (unsigned long long)res.packs_repacked,
+			       (unsigned long long)res.blobs_unused,
+			       (unsigned long long)res.blobs_total, fr, tot);
+	}
+	return finish(r, "prune", rc);
+}
+
+/* --- check ----------------------------------------------------------------------------------- */
+
+static void check_report(void *payload, const char *msg)
+{
+	cli *c = payload;
+	if (c->progress)
+		fputs("\r\033[K", stderr);
+	fprintf(stderr, "error: %s\n", msg);
+}
+
+int cmd_check(cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {{"read-data", 0, 0, 'd'},
+					   {"read-data-subset", 1, 0, 's'},
+					   {"seed", 1, 0, 'S'},
+					   {"help", 0, 0, 'h'},
+					   {0, 0, 0, 0}};
+	cairn_check_opts o = CAIRN_CHECK_OPTS_INIT;
+	int ch, rc;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'd': o.read_data = 1; break;
+		case 's': {
+			char *end;
+			double v = strtod(optarg, &end);
+			if (*end != '%' || end[1] || v <= 0 || v > 100)
+				return bad_usage("check", "--read-data-subset takes a percentage like 10%");
+			o.read_data = 1;
+			o.subset = v / 100.0;
+			break;
+		}
+		case 'S': o.seed = strtoull(optarg, NULL, 10); break;
+		case 'h':
+			puts("usage: cairn -r REPO check [--read-data | --read-data-subset N%] "
+			     "[--seed N]");
+			return EXIT_OK;
+		default:
+			return getopt_fail("check");
+		}
+	}
+	if (optind != argc)
+		return bad_usage("check", "unexpected argument");
+	cairn_repo *r;
+	if ((rc = cli_open(c, &r, 1)))
+		return rc;
+	if (c->progress) {
+		o.progress = cli_progress;
+		o.progress_payload = c;
+	}
+	cairn_check_result res;
+	rc = cairn_check(r, &o, &res, check_report, c);
+	cli_progress_done(c);
+	if (c->json)
+		printf("{\"snapshots\":%llu,\"trees\":%llu,\"files\":%llu,\"packs\":%llu,"
+		       "\"packs_read\":%llu,\"blobs_read\":%llu,\"bytes_read\":%llu,\"errors\":%llu,"
+		       "\"warnings\":%llu,\"ok\":%s}\n",
+		       (unsigned long long)res.snapshots, (unsigned long long)res.trees,
+		       (unsigned long long)res.files, (unsigned long long)res.packs,
+		       (unsigned long long)res.packs_read, (unsigned long long)res.blobs_read,
+		       (unsigned long long)res.bytes_read, (unsigned long long)res.errors,
+		       (unsigned long long)res.warnings, rc == 0 ? "true" : "false");
+	else if (!c->quiet)
+		printf("checked %llu snapshots, %llu trees, %llu files, %llu packs%s: %s\n",
+		       (unsigned long long)res.snapshots, (unsigned long long)res.trees,
+		       (unsigned long long)res.files, (unsigned long long)res.packs,
+		       o.read_data ? " (data read)" : "",
+		       rc == 0 ? "no errors" : "ERRORS FOUND");
+	cairn_repo_close(r);
+	if (rc < 0) {
+		cli_error("check: %s", "the repository has errors (listed above)");
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* --- key ----------------------------------------------------------------------------------- */
+
+int cmd_key(cli *c, int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs("usage: cairn -r REPO key list | add | remove ID | passwd\n"
+		      "The new passphrase comes from CAIRN_NEW_PASSWORD or --new-password-file.\n",
+		      argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+	}
+	const char *sub = argv[1], *newfile = NULL, *id = NULL;
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--new-password-file") && i + 1 < argc)
+			newfile = argv[++i];
+		else if (!id && argv[i][0] != '-')
+			id = argv[i];
+		else
+			return bad_usage("key", "unexpected argument");
+	}
+	int rc;
+	if (strcmp(sub, "list") && strcmp(sub, "add") && strcmp(sub, "remove") &&
+	    strcmp(sub, "passwd"))
+		return bad_usage("key", "expected list, add, remove or passwd");
+	if (!strcmp(sub, "remove") && !id)
+		return bad_usage("key", "remove needs a key id");
+	cairn_repo *r;
+	if ((rc = cli_open(c, &r, 1)))
+		return rc;
+	if (!strcmp(sub, "list")) {
+		cairn_keyinfo *k;
+		size_t n;
+		if ((rc = cairn_key_list(r, &k, &n)) == 0) {
+			if (c->json)
+				putchar('[');
+			for (size_t i = 0; i < n; i++) {
+				char t[64];
+				fmt_time(t, sizeof(t), k[i].created_ns, c->json);
+				if (c->json) {
+					printf("%s{\"id\":\"%s\",\"current\":%s,\"created\":\"%s\","
+					       "\"label\":", i ? "," : "", k[i].idhex,
+					       k[i].current ? "true" : "false", t);
+					json_str(stdout, k[i].label);
+					putchar('}');
+				} else {
+					printf("%c %s  %s  %s\n", k[i].current ? '*' : ' ', k[i].idhex,
+					       t, k[i].label);
+				}
+			}
+			if (c->json)
+				puts("]");
+			free(k);
+		}
+		return finish(r, "key list", rc);
+	}
+	if (!strcmp(sub, "remove")) {
+		rc = cairn_key_remove(r, id);
+		if (rc == 0 && !c->quiet)
+			printf("removed key %s\n", id);
+		return finish(r, "key remove", rc);
+	}
+	char *np;
+	if ((rc = cli_password(c, "CAIRN_NEW_PASSWORD", newfile, &np))) {
+		cairn_repo_close(r);
+		return rc;
+	}
+	char kid[17];
+	if (!strcmp(sub, "add")) {
+		rc = cairn_key_add(r, np, kid);
+		if (rc == 0 && !c->quiet)
+			printf("added key %s\n", kid);
+	} else {
+		rc = cairn_key_passwd(r, np);
+		if (rc == 0 && !c->quiet)
+			printf("passphrase changed\n");
+	}
+	free(np);
+	return finish(r, "key", rc);
+}
+
+/* --- stats ----------------------------------------------------------------------------------- */
+
+int cmd_stats(cli *c, int argc, char **argv)
+{
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		puts("usage: cairn -r REPO stats [--json]");
+		return EXIT_OK;
+	}
+	if (argc > 1)
+		return bad_usage("stats", "unexpected argument");
+	cairn_repo *r;
+	int rc;
+	if ((rc = cli_open(c, &r, 1)))
+		return rc;
+	cairn_stats s;
+	rc = cairn_repo_stats(r, &s);
+	if (rc == 0) {
+		double ratio = s.stored_bytes ? (double)s.raw_bytes / (double)s.stored_bytes : 0;
+		double per = s.blobs ? (double)s.index_memory / (double)s.blobs : 0;
+		if (c->json) {
+			printf("{\"snapshots\":%llu,\"packs\":%llu,\"blobs\":%llu,\"data_blobs\":%llu,"
+			       "\"tree_blobs\":%llu,\"raw_bytes\":%llu,\"unique_bytes\":%llu,"
+			       "\"stored_bytes\":%llu,\"dedup_ratio\":%.3f,\"index_memory\":%zu,"
+			       "\"index_bytes_per_blob\":%.1f}\n",
+			       (unsigned long long)s.snapshots, (unsigned long long)s.packs,
+			       (unsigned long long)s.blobs, (unsigned long long)s.data_blobs,
+			       (unsigned long long)s.tree_blobs, (unsigned long long)s.raw_bytes,
+			       (unsigned long long)s.unique_bytes, (unsigned long long)s.stored_bytes,
+			       ratio, s.index_memory, per);
+		} else {
+			char raw[32], uniq[32], st[32];
+			fmt_size(raw, sizeof(raw), s.raw_bytes);
+			fmt_size(uniq, sizeof(uniq), s.unique_bytes);
+			fmt_size(st, sizeof(st), s.stored_bytes);
+			printf("snapshots:     %llu\n"
+			       "raw size:      %s (all snapshots' files)\n"
+			       "unique data:   %s in %llu chunks\n"
+			       "stored size:   %s in %llu packs (%llu trees)\n"
+			       "dedup ratio:   %.2fx (raw / stored)\n"
+			       "index memory:  %.1f bytes per blob\n",
+			       (unsigned long long)s.snapshots, raw, uniq,
+			       (unsigned long long)s.data_blobs, st, (unsigned long long)s.packs,
+			       (unsigned long long)s.tree_blobs, ratio, per);
+		}
+	}
+	return finish(r, "stats", rc);
+}

@@ -1,0 +1,419 @@
+/*
+ * main.c - `cairn`, the command line: global options, dispatch, and the
+ * helpers every subcommand uses (passphrase, opening, output).
+ *
+ * Global options may stand anywhere before "--":
+ *   -r, --repo ADDR          repository address (or $CAIRN_REPOSITORY)
+ *   --password-file FILE     passphrase file (else $CAIRN_PASSWORD, $CAIRN_PASSWORD_FILE, prompt)
+ *   --json                   machine-readable output
+ *   -q, --quiet              no progress, no informational output
+ *   --cache-dir DIR, --no-cache
+ *   --threads N              worker threads (default: number of CPUs)
+ *   --compression N          zstd level for this run (0 = off)
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+static const char usage_text[] =
+    "usage: cairn [-r REPO] [--password-file FILE] [--json] [-q] COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  init                    create a repository\n"
+    "  backup PATH...          back up files and directories into a new snapshot\n"
+    "  snapshots               list snapshots\n"
+    "  ls SNAPSHOT [PATH]      list the files of a snapshot\n"
+    "  restore SNAPSHOT --target DIR   restore a snapshot (or --include paths of it)\n"
+    "  cat WHAT [ID]           print config, index, snapshot, tree or key objects (debugging)\n"
+    "  forget [--keep-*]       remove snapshots by a retention policy (--prune to prune after)\n"
+    "  prune                   delete data no snapshot needs, repack partly used packs\n"
+    "  check [--read-data]     verify the repository's structure (and every blob)\n"
+    "  key list|add|remove|passwd   manage passphrases\n"
+    "  stats                   sizes, deduplication, chunk counts\n"
+    "  version                 print the version\n"
+    "\n"
+    "SNAPSHOT is an id prefix or 'latest' (filtered by --client/--tag/--path/--host).\n"
+    "REPO: /path or local:/path. Exit codes: 0 ok, 1 error, 2 usage, 3 partial,\n"
+    "10 no repository, 11 locked, 12 wrong passphrase.\n";
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("cairn: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_exit_code(int rc)
+{
+	switch (-rc) {
+	case 0:
+		return EXIT_OK;
+	case EKEYREJECTED:
+		return EXIT_WRONG_PASS;
+	case EBUSY:
+		return EXIT_LOCKED;
+	case EINVAL:
+		return EXIT_USAGE;
+	default:
+		return EXIT_FAIL;
+	}
+}
+
+int cli_fail(const char *what, int rc)
+{
+	const char *m = cairn_error_last();
+	if (m && *m)
+		cli_error("%s: %s", what, m);
+	else
+		cli_error("%s: %s", what, strerror(-rc));
+	return cli_exit_code(rc);
+}
+
+void cli_warn(void *payload, const char *msg)
+{
+	cli *c = payload;
+	if (c) {
+		c->warnings++;
+		if (c->progress)
+			fputs("\r\033[K", stderr);
+	}
+	fprintf(stderr, "warning: %s\n", msg);
+}
+
+void cli_progress(void *payload, const char *line)
+{
+	(void)payload;
+	fprintf(stderr, "\r\033[K%s", line);
+	fflush(stderr);
+}
+
+void cli_progress_done(cli *c)
+{
+	if (c->progress)
+		fputs("\r\033[K", stderr);
+}
+
+static char *read_secret_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char buf[4096];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	buf[strcspn(buf, "\r\n")] = 0; /* the first line */
+	return cairn_xstrdup(buf);
+}
+
+int cli_password(cli *c, const char *env, const char *file_opt, char **out)
+{
+	char envfile[64];
+	*out = NULL;
+	if (file_opt) {
+		*out = read_secret_file(file_opt);
+		if (!*out) {
+			cli_error("cannot read password file %s: %s", file_opt, strerror(errno));
+			return EXIT_USAGE;
+		}
+		return 0;
+	}
+	const char *p = getenv(env);
+	if (p) {
+		*out = cairn_xstrdup(p);
+		return 0;
+	}
+	snprintf(envfile, sizeof(envfile), "%s_FILE", env);
+	if ((p = getenv(envfile)) && *p) {
+		*out = read_secret_file(p);
+		if (!*out) {
+			cli_error("cannot read %s=%s: %s", envfile, p, strerror(errno));
+			return EXIT_USAGE;
+		}
+		return 0;
+	}
+	if (isatty(0)) {
+		struct termios old, nt;
+		char buf[1024];
+		fprintf(stderr, "enter passphrase for repository: ");
+		tcgetattr(0, &old);
+		nt = old;
+		nt.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(0, TCSANOW, &nt);
+		char *got = fgets(buf, sizeof(buf), stdin);
+		tcsetattr(0, TCSANOW, &old);
+		fputc('\n', stderr);
+		if (got) {
+			buf[strcspn(buf, "\r\n")] = 0;
+			*out = cairn_xstrdup(buf);
+			return 0;
+		}
+	}
+	(void)c;
+	cli_error("no passphrase: set %s or use --password-file", env);
+	return EXIT_USAGE;
+}
+
+int cli_target(cli *c, cairn_target **out)
+{
+	if (!c->repo)
+		c->repo = getenv("CAIRN_REPOSITORY");
+	if (!c->repo || !*c->repo) {
+		cli_error("no repository given: use -r REPO or set CAIRN_REPOSITORY");
+		return EXIT_USAGE;
+	}
+	int rc = cairn_target_open(out, c->repo);
+	if (rc < 0)
+		return cli_fail("repository", rc);
+	return 0;
+}
+
+int cli_open(cli *c, cairn_repo **out, int no_lock)
+{
+	cairn_target *t;
+	char *pass;
+	int rc = cli_target(c, &t);
+	if (rc)
+		return rc;
+	if ((rc = cli_password(c, "CAIRN_PASSWORD", c->password_file, &pass))) {
+		cairn_target_close(t);
+		return rc;
+	}
+	cairn_open_opts o = CAIRN_OPEN_OPTS_INIT;
+	o.cache_dir = c->no_cache ? "" : c->cache_dir;
+	o.threads = c->threads;
+	o.zstd_level = c->compression;
+	o.no_lock = no_lock;
+	rc = cairn_repo_open(out, t, pass, &o);
+	memset(pass, 0, strlen(pass));
+	free(pass);
+	if (rc < 0) {
+		cairn_target_close(t);
+		int code = cli_fail("open", rc);
+		return rc == -ENOENT ? EXIT_NO_REPO : code;
+	}
+	cairn_repo_set_warn(*out, cli_warn, c);
+	return 0;
+}
+
+/* --- output helpers --------------------------------------------------------------- */
+
+void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+		switch (*p) {
+		case '"': fputs("\\\"", f); break;
+		case '\\': fputs("\\\\", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\t': fputs("\\t", f); break;
+		case '\r': fputs("\\r", f); break;
+		default:
+			if (*p < 0x20 || *p >= 0x80)
+				fprintf(f, "\\u%04x", *p); /* bytes, not code points: names need not be UTF-8 */
+			else
+				fputc(*p, f);
+		}
+	}
+	fputc('"', f);
+}
+
+void fmt_time(char *out, size_t cap, int64_t ns, int rfc3339)
+{
+	time_t t = (time_t)(ns / 1000000000);
+	struct tm tm;
+	if (rfc3339) {
+		gmtime_r(&t, &tm);
+		size_t n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(out + n, cap - n, ".%09lldZ", (long long)(ns % 1000000000));
+	} else {
+		localtime_r(&t, &tm);
+		strftime(out, cap, "%Y-%m-%d %H:%M:%S", &tm);
+	}
+}
+
+void fmt_size(char *out, size_t cap, uint64_t b)
+{
+	const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+	double v = (double)b;
+	int i = 0;
+	while (v >= 1024 && i < 5) {
+		v /= 1024;
+		i++;
+	}
+	if (i == 0)
+		snprintf(out, cap, "%llu B", (unsigned long long)b);
+	else
+		snprintf(out, cap, "%.3g %s", v, u[i]);
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (end == s || errno || *s == '-')
+		return -1;
+	int shift = 0;
+	if (*end) {
+		switch (*end) {
+		case 'k': case 'K': shift = 10; break;
+		case 'm': case 'M': shift = 20; break;
+		case 'g': case 'G': shift = 30; break;
+		case 't': case 'T': shift = 40; break;
+		default: return -1;
+		}
+		end++;
+		if (*end == 'i')
+			end++;
+		if (*end == 'B' || *end == 'b')
+			end++;
+		if (*end)
+			return -1;
+	}
+	if (shift && v > (~0ull >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+int parse_duration(const char *s, int64_t *out)
+{
+	int64_t total = 0;
+	if (!*s)
+		return -1;
+	while (*s) {
+		char *end;
+		errno = 0;
+		long long v = strtoll(s, &end, 10);
+		if (end == s || errno || v < 0)
+			return -1;
+		int64_t unit;
+		switch (*end) {
+		case 's': unit = 1; break;
+		case 'm': unit = 60; break; /* minutes; months are 'M' */
+		case 'h': unit = 3600; break;
+		case 'd': unit = 86400; break;
+		case 'w': unit = 7 * 86400; break;
+		case 'M': unit = 30 * 86400; break;
+		case 'y': unit = 365 * 86400; break;
+		default: return -1;
+		}
+		if (v > INT64_MAX / 1000000000 / unit)
+			return -1;
+		total += (int64_t)v * unit * 1000000000;
+		s = end + 1;
+	}
+	*out = total;
+	return 0;
+}
+
+/* --- dispatch ------------------------------------------------------------------------ */
+
+static int take_value(int *i, int argc, char **argv, const char *name, const char **out)
+{
+	size_t n = strlen(name);
+	if (!strncmp(argv[*i], name, n) && argv[*i][n] == '=') {
+		*out = argv[*i] + n + 1;
+		return 1;
+	}
+	if (strcmp(argv[*i], name))
+		return 0;
+	if (*i + 1 >= argc) {
+		cli_error("option %s needs a value", name);
+		exit(EXIT_USAGE);
+	}
+	*out = argv[++*i];
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	cli c = {0};
+	c.compression = -1;
+	const char *v = NULL;
+	char **rest = calloc((size_t)argc + 1, sizeof(char *));
+	int n = 0, dashdash = 0;
+	for (int i = 1; i < argc; i++) {
+		if (dashdash) {
+			rest[n++] = argv[i];
+			continue;
+		}
+		if (!strcmp(argv[i], "--")) {
+			dashdash = 1;
+			rest[n++] = argv[i];
+		} else if (take_value(&i, argc, argv, "-r", &c.repo) ||
+			   take_value(&i, argc, argv, "--repo", &c.repo) ||
+			   take_value(&i, argc, argv, "--password-file", &c.password_file) ||
+			   take_value(&i, argc, argv, "--cache-dir", &c.cache_dir)) {
+		} else if (take_value(&i, argc, argv, "--threads", &v)) {
+			char *end;
+			long t = strtol(v, &end, 10);
+			if (*end || t < 1 || t > 256) {
+				cli_error("--threads: '%s' is not a number from 1 to 256", v);
+				return EXIT_USAGE;
+			}
+			c.threads = (unsigned)t;
+		} else if (take_value(&i, argc, argv, "--compression", &v)) {
+			char *end;
+			long t = strtol(v, &end, 10);
+			if (*end || t < 0 || t > 19) {
+				cli_error("--compression: '%s' is not a zstd level from 0 to 19", v);
+				return EXIT_USAGE;
+			}
+			c.compression = (int)t;
+		} else if (!strcmp(argv[i], "--json")) {
+			c.json = 1;
+		} else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
+			c.quiet = 1;
+		} else if (!strcmp(argv[i], "--no-cache")) {
+			c.no_cache = 1;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			if (n == 0) {
+				fputs(usage_text, stdout);
+				return EXIT_OK;
+			}
+			rest[n++] = argv[i];
+		} else {
+			rest[n++] = argv[i];
+		}
+	}
+	if (!n) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	c.progress = !c.quiet && !c.json && isatty(2);
+	static const struct {
+		const char *name;
+		int (*fn)(cli *, int, char **);
+	} cmds[] = {{"init", cmd_init},       {"backup", cmd_backup}, {"snapshots", cmd_snapshots},
+		    {"ls", cmd_ls},           {"restore", cmd_restore}, {"cat", cmd_cat},
+		    {"forget", cmd_forget},   {"prune", cmd_prune},   {"check", cmd_check},
+		    {"key", cmd_key},         {"stats", cmd_stats}};
+	if (!strcmp(rest[0], "version")) {
+		printf("cairn %s\n", CAIRN_VERSION_STRING);
+		return EXIT_OK;
+	}
+	if (!strcmp(rest[0], "help")) {
+		fputs(usage_text, stdout);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (!strcmp(rest[0], cmds[i].name)) {
+			int rc = cmds[i].fn(&c, n, rest);
+			free(rest);
+			return rc;
+		}
+	}
+	cli_error("unknown command '%s' (see 'cairn --help')", rest[0]);
+	free(rest);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,1043 @@
+/*
+ * archiver.c - backup: walk, read, chunk, deduplicate, compress, encrypt,
+ * pack, upload; then index segments, then the snapshot.
+ *
+ * DESIGN
+ * Stages, each on its own threads, joined by bounded queues (memory stays
+ * bounded whatever the input):
+ *
+ *   walker (caller's thread) --files--> readers --chunks--> packers --packs--> uploaders
+ *
+ * - The walker lists each directory in full (names, lstat, xattrs) into a
+ *   pending directory (pdir), reuses the content of files unchanged since the
+ *   parent snapshot (same inode, size, mtime, ctime) without opening them,
+ *   and queues the others. It descends depth-first, by directory fds, so
+ *   paths of any length work.
+ * - A reader reads one file with large reads (skipping holes with
+ *   SEEK_DATA/SEEK_HOLE), chunks it (FastCDC), computes chunk ids and queues
+ *   the chunks that neither the index nor the in-flight set knows.
+ * - A packer compresses and encrypts chunks into a pack of its own; a full
+ *   pack goes to the uploaders, which store it, then register its blobs in
+ *   the index and in the pending index segment (written every 64 packs).
+ * - A directory is finished when its last child is: its tree blob is
+ *   encoded and stored, and its parent is told. The root's tree id ends the walk.
+ * The snapshot is written only after every pack and index segment is stored,
+ * so a crash at any moment leaves only unreferenced packs, which the next
+ * backup adopts (repo_index_adopt_orphans) and reuses.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "chunker/chunker.h"
+#include "engine/queue_int.h"
+#include "engine/repo_int.h"
+
+#define NODE_SKIP 0x80000000u /* internal: drop from the tree (unreadable) */
+#define INDEX_EVERY 64        /* packs per index segment */
+#define READ_SIZE (4u << 20)
+
+typedef struct pdir {
+	struct pdir *parent;
+	size_t slot;     /* this directory's node in parent->tree */
+	int fd;
+	char *path;
+	cairn_tree tree;
+	int outstanding; /* children not finished + the walker's token (under arch.mu) */
+} pdir;
+
+typedef struct fjob {
+	pdir *dir;
+	size_t slot;
+	int had_parent; /* the parent snapshot had this file (changed rather than new) */
+} fjob;
+
+typedef struct cjob {
+	uint8_t id[32];
+	size_t len;
+	uint8_t data[]; /* len bytes */
+} cjob;
+
+typedef struct inflight {
+	struct inflight *next;
+	uint8_t id[32];
+} inflight;
+
+#define INFLIGHT_BUCKETS 4096
+
+typedef struct arch {
+	cairn_repo *r;
+	const cairn_backup_opts *o;
+	cairn_queue files, chunks, packs;
+	pthread_mutex_t mu;
+	inflight *inf[INFLIGHT_BUCKETS];
+	cairn_packw *treepack;
+	cairn_codec *treecx;
+	cairn_idxseg pending;
+	size_t pending_packs;
+	atomic_int err;
+	char errmsg[CAIRN_ERRMSG_MAX];
+	cairn_backup_summary sum; /* under mu */
+	atomic_uint_fast64_t bytes_read, bytes_added, files_done;
+	uint8_t root[32];
+	int root_done;
+	dev_t root_dev;
+	void (*warn)(void *, const char *);
+	void *warn_payload;
+	uint64_t t0;
+} arch;
+
+/* --- errors and warnings ----------------------------------------------------------- */
+
+static void fail(arch *a, int rc)
+{
+	int expected = 0;
+	if (atomic_compare_exchange_strong(&a->err, &expected, rc))
+		snprintf(a->errmsg, sizeof(a->errmsg), "%s", cairn_error_last());
+}
+
+static void warnf(arch *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warnf(arch *a, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&a->mu);
+	a->sum.errors++;
+	if (a->warn)
+		a->warn(a->warn_payload, msg);
+	else
+		fprintf(stderr, "cairn: %s\n", msg);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* Printable path: non-printable bytes as \xNN. */
+static void printable(char *out, size_t cap, const char *dir, const char *name)
+{
+	size_t o = 0;
+	const char *parts[3] = {dir, dir && *dir && strcmp(dir, "/") ? "/" : "", name};
+	for (int p = 0; p < 3; p++) {
+		for (const unsigned char *s = (const unsigned char *)parts[p]; s && *s; s++) {
+			if (o + 5 >= cap)
+				break;
+			if (*s < 0x20 || *s >= 0x7f)
+				o += (size_t)snprintf(out + o, cap - o, "\\x%02x", *s);
+			else
+				out[o++] = (char)*s;
+		}
+	}
+	out[o] = 0;
+}
+
+/* --- in-flight set ------------------------------------------------------------------- */
+
+/* Under a->mu: 1 if the id is already stored or on its way, else records it and returns 0. */
+static int claim_locked(arch *a, const uint8_t id[32])
+{
+	size_t b = cairn_get_le32(id) % INFLIGHT_BUCKETS;
+	for (inflight *f = a->inf[b]; f; f = f->next)
+		if (!memcmp(f->id, id, 32))
+			return 1;
+	if (cairn_index_lookup(a->r->idx, id, NULL))
+		return 1;
+	inflight *f = cairn_xmalloc(sizeof(*f));
+	memcpy(f->id, id, 32);
+	f->next = a->inf[b];
+	a->inf[b] = f;
+	return 0;
+}
+
+static void release_locked(arch *a, const uint8_t id[32])
+{
+	size_t b = cairn_get_le32(id) % INFLIGHT_BUCKETS;
+	for (inflight **p = &a->inf[b]; *p; p = &(*p)->next) {
+		if (!memcmp((*p)->id, id, 32)) {
+			inflight *f = *p;
+			*p = f->next;
+			free(f);
+			return;
+		}
+	}
+}
+
+/* --- trees ------------------------------------------------------------------------------ */
+
+static void push_pack(arch *a, cairn_packw *pw, cairn_codec *cx)
+{
+	int rc = cairn_packw_finish(pw, cx);
+	if (rc < 0) {
+		fail(a, rc);
+		cairn_packw_free(pw);
+		return;
+	}
+	if (cairn_queue_push(&a->packs, pw) < 0)
+		cairn_packw_free(pw);
+}
+
+static void store_tree(arch *a, const uint8_t id[32], const cairn_buf *b)
+{
+	cairn_packw *full = NULL;
+	pthread_mutex_lock(&a->mu);
+	if (!claim_locked(a, id)) {
+		if (!a->treepack)
+			a->treepack = cairn_packw_new(&a->r->keys, CAIRN_BLOB_TREE);
+		int rc = cairn_packw_add(a->treepack, a->treecx, id, CAIRN_BLOB_TREE, b->data, b->len);
+		if (rc < 0)
+			fail(a, rc);
+		if (cairn_packw_size(a->treepack) >= a->r->pack_size / 4) {
+			full = a->treepack;
+			a->treepack = NULL;
+		}
+	}
+	pthread_mutex_unlock(&a->mu);
+	if (full)
+		push_pack(a, full, a->treecx);
+}
+
+static void child_done(arch *a, pdir *d);
+
+/* Encode and store the tree of a finished directory, then tell its parent. */
+static void finalize(arch *a, pdir *d)
+{
+	cairn_tree t = {0};
+	uint8_t id[32];
+	for (size_t i = 0; i < d->tree.n; i++) {
+		if (d->tree.nodes[i].flags & NODE_SKIP) {
+			cairn_node_free(&d->tree.nodes[i]);
+			continue;
+		}
+		cairn_tree_add(&t, &d->tree.nodes[i]);
+	}
+	free(d->tree.nodes);
+	d->tree.nodes = NULL;
+	cairn_buf b = CAIRN_BUF_INIT;
+	int rc = cairn_tree_encode(&t, &b);
+	if (rc < 0) {
+		fail(a, cairn_error_wrap(rc, "encoding the tree of %s", d->path));
+	} else if (!atomic_load(&a->err)) {
+		cairn_chunk_id(&a->r->keys, b.data, b.len, id);
+		store_tree(a, id, &b);
+	}
+	cairn_buf_free(&b);
+	cairn_tree_free(&t);
+	if (d->fd >= 0)
+		close(d->fd);
+	pdir *parent = d->parent;
+	if (parent) {
+		memcpy(parent->tree.nodes[d->slot].subtree, id, 32);
+		free(d->path);
+		free(d);
+		child_done(a, parent);
+	} else {
+		pthread_mutex_lock(&a->mu);
+		memcpy(a->root, id, 32);
+		a->root_done = 1;
+		pthread_mutex_unlock(&a->mu);
+		free(d->path);
+		free(d);
+	}
+}
+
+static void child_done(arch *a, pdir *d)
+{
+	pthread_mutex_lock(&a->mu);
+	int left = --d->outstanding;
+	pthread_mutex_unlock(&a->mu);
+	if (!left)
+		finalize(a, d);
+}
+
+/* --- readers ----------------------------------------------------------------------------- */
+
+typedef struct extents {
+	cairn_extent *v;
+	size_t n, cap;
+} extents;
+
+static void ext_add(extents *e, const uint8_t *id, uint64_t len, int hole)
+{
+	if (hole && e->n && e->v[e->n - 1].hole) {
+		e->v[e->n - 1].len += len;
+		return;
+	}
+	if (e->n == e->cap) {
+		e->cap = e->cap ? e->cap * 2 : 8;
+		e->v = cairn_xrealloc(e->v, e->cap * sizeof(*e->v));
+	}
+	cairn_extent *x = &e->v[e->n++];
+	memset(x, 0, sizeof(*x));
+	if (id)
+		memcpy(x->id, id, 32);
+	x->len = len;
+	x->hole = (uint8_t)hole;
+}
+
+static void emit_chunk(arch *a, extents *ex, const uint8_t *data, size_t len)
+{
+	uint8_t id[32];
+	cairn_chunk_id(&a->r->keys, data, len, id);
+	ext_add(ex, id, len, 0);
+	pthread_mutex_lock(&a->mu);
+	int known = claim_locked(a, id);
+	pthread_mutex_unlock(&a->mu);
+	if (known)
+		return;
+	cjob *c = cairn_xmalloc(sizeof(*c) + len);
+	memcpy(c->id, id, 32);
+	c->len = len;
+	memcpy(c->data, data, len);
+	if (cairn_queue_push(&a->chunks, c) < 0)
+		free(c);
+}
+
+/*
+ * Chunk one data region [off, end) of fd. @return bytes read, or -1 if the file
+ * ended early (it shrank); errors go to *err.
+ */
+static int64_t read_region(arch *a, int fd, uint64_t off, uint64_t end, cairn_chunker *ck,
+			   uint8_t *buf, size_t bufcap, extents *ex, int *err)
+{
+	size_t start = 0, fill = 0, scan = 0;
+	uint64_t pos = off, got = 0;
+	cairn_chunker_reset(ck);
+	while (pos < end || start < fill) {
+		if (pos < end && start > 0 && bufcap - fill < READ_SIZE) {
+			memmove(buf, buf + start, fill - start);
+			fill -= start;
+			scan -= start;
+			start = 0;
+		}
+		if (pos < end && fill < bufcap) {
+			size_t want = bufcap - fill;
+			if (want > end - pos)
+				want = (size_t)(end - pos);
+			if (want > READ_SIZE)
+				want = READ_SIZE;
+			ssize_t n = pread(fd, buf + fill, want, (off_t)pos);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				*err = -errno;
+				return (int64_t)got;
+			}
+			if (n == 0) {
+				end = pos; /* shrank */
+				*err = 1;
+			}
+			fill += (size_t)n;
+			pos += (uint64_t)n;
+			got += (uint64_t)n;
+			atomic_fetch_add(&a->bytes_read, (uint64_t)n);
+		}
+		while (scan < fill) {
+			size_t k = cairn_chunker_scan(ck, buf + scan, fill - scan);
+			if (k == CAIRN_CHUNKER_NEED) {
+				scan = fill;
+				break;
+			}
+			scan += k;
+			emit_chunk(a, ex, buf + start, scan - start);
+			start = scan;
+		}
+		if (pos >= end && start < fill) {
+			emit_chunk(a, ex, buf + start, fill - start);
+			start = scan = fill;
+		}
+		if (atomic_load(&a->err))
+			break;
+	}
+	return (int64_t)got;
+}
+
+static void read_file(arch *a, fjob *j, cairn_chunker *ck, uint8_t *buf, size_t bufcap)
+{
+	pdir *d = j->dir;
+	cairn_node *n = &d->tree.nodes[j->slot];
+	char where[1024];
+	struct stat st, st2;
+	extents ex = {0};
+	int err = 0;
+	int fd = openat(d->fd, n->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = openat(d->fd, n->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int e = errno;
+		printable(where, sizeof(where), d->path, n->name);
+		warnf(a, "%s: cannot read: %s (skipped)", where, strerror(e));
+		n->flags |= NODE_SKIP;
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	uint64_t size = (uint64_t)st.st_size;
+	int sparse = (uint64_t)st.st_blocks * 512 < size;
+	uint64_t off = 0;
+	while (off < size && !err && !atomic_load(&a->err)) {
+		uint64_t data = off, hole = size;
+		if (sparse) {
+			off_t ds = lseek(fd, (off_t)off, SEEK_DATA);
+			if (ds < 0) {
+				data = size; /* only a hole remains */
+			} else {
+				data = (uint64_t)ds;
+				off_t hs = lseek(fd, ds, SEEK_HOLE);
+				hole = hs < 0 ? size : (uint64_t)hs;
+			}
+			if (data > size)
+				data = size;
+			if (hole > size)
+				hole = size;
+			if (data > off)
+				ext_add(&ex, NULL, data - off, 1);
+			if (data >= size)
+				break;
+		}
+		uint64_t want = hole - data;
+		int64_t got = read_region(a, fd, data, hole, ck, buf, bufcap, &ex, &err);
+		off = data + (uint64_t)(got > 0 ? got : 0);
+		if ((uint64_t)got < want)
+			break;
+	}
+	uint64_t stored = 0;
+	for (size_t i = 0; i < ex.n; i++)
+		stored += ex.v[i].len;
+	printable(where, sizeof(where), d->path, n->name);
+	if (err < 0) {
+		warnf(a, "%s: read error: %s (stored %llu of %llu bytes)", where, strerror(-err),
+		      (unsigned long long)stored, (unsigned long long)size);
+		n->flags |= CAIRN_NODE_F_CHANGED;
+	} else if (fstat(fd, &st2) == 0 &&
+		   (st2.st_size != st.st_size || st2.st_mtim.tv_sec != st.st_mtim.tv_sec ||
+		    st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec || st2.st_ctim.tv_nsec != st.st_ctim.tv_nsec ||
+		    st2.st_ctim.tv_sec != st.st_ctim.tv_sec || err > 0 || st.st_ino != (ino_t)n->ino)) {
+		warnf(a, "%s: changed while it was read (stored as read)", where);
+		n->flags |= CAIRN_NODE_F_CHANGED;
+	}
+	close(fd);
+	n->size = stored;
+	n->extents = ex.v;
+	n->n_extents = ex.n;
+	file_digest(&a->r->keys, ex.v, ex.n, stored, n->digest);
+	n->flags |= CAIRN_NODE_F_DIGEST;
+	pthread_mutex_lock(&a->mu);
+	if (j->had_parent)
+		a->sum.files_changed++;
+	else
+		a->sum.files_new++;
+	pthread_mutex_unlock(&a->mu);
+	atomic_fetch_add(&a->files_done, 1);
+}
+
+static void *reader_main(void *arg)
+{
+	arch *a = arg;
+	cairn_chunker ck;
+	cairn_chunker_init(&ck, a->r->gear, a->r->chunk_min, a->r->chunk_avg, a->r->chunk_max);
+	size_t bufcap = a->r->chunk_max + 2 * READ_SIZE;
+	uint8_t *buf = cairn_xmalloc(bufcap);
+	fjob *j;
+	while ((j = cairn_queue_pop(&a->files))) {
+		if (!atomic_load(&a->err))
+			read_file(a, j, &ck, buf, bufcap);
+		pdir *d = j->dir;
+		free(j);
+		child_done(a, d);
+	}
+	free(buf);
+	return NULL;
+}
+
+/* --- packers and uploaders ------------------------------------------------------------- */
+
+static void *packer_main(void *arg)
+{
+	arch *a = arg;
+	cairn_codec *cx = cairn_codec_new(a->r->zstd_level);
+	cairn_packw *pw = NULL;
+	cjob *c;
+	while ((c = cairn_queue_pop(&a->chunks))) {
+		if (!atomic_load(&a->err)) {
+			if (!pw)
+				pw = cairn_packw_new(&a->r->keys, CAIRN_BLOB_DATA);
+			int rc = cairn_packw_add(pw, cx, c->id, CAIRN_BLOB_DATA, c->data, c->len);
+			if (rc < 0)
+				fail(a, rc);
+			if (cairn_packw_size(pw) >= a->r->pack_size) {
+				push_pack(a, pw, cx);
+				pw = NULL;
+			}
+		}
+		free(c);
+	}
+	if (pw && cairn_packw_count(pw) && !atomic_load(&a->err))
+		push_pack(a, pw, cx);
+	else
+		cairn_packw_free(pw);
+	cairn_codec_free(cx);
+	return NULL;
+}
+
+static void *uploader_main(void *arg)
+{
+	arch *a = arg;
+	cairn_codec *cx = cairn_codec_new(0);
+	cairn_packw *pw;
+	while ((pw = cairn_queue_pop(&a->packs))) {
+		if (!atomic_load(&a->err)) {
+			int rc = repo_pack_store(a->r, pw, NULL);
+			if (rc < 0) {
+				fail(a, rc);
+			} else {
+				cairn_idxseg seg = {0};
+				const cairn_pack_entry *e = cairn_packw_entries(pw);
+				size_t n = cairn_packw_count(pw);
+				size_t size = cairn_packw_bytes(pw)->len;
+				atomic_fetch_add(&a->bytes_added, size);
+				pthread_mutex_lock(&a->mu);
+				cairn_idxseg_add(&a->pending, cairn_packw_id(pw), cairn_packw_type(pw),
+						 size, e, n);
+				for (size_t i = 0; i < n; i++)
+					release_locked(a, e[i].id);
+				a->sum.blobs_added += n;
+				if (++a->pending_packs >= INDEX_EVERY) {
+					seg = a->pending;
+					memset(&a->pending, 0, sizeof(a->pending));
+					a->pending_packs = 0;
+				}
+				pthread_mutex_unlock(&a->mu);
+				if (seg.n && (rc = repo_index_write(a->r, cx, &seg, NULL)) < 0)
+					fail(a, rc);
+				cairn_idxseg_free(&seg);
+			}
+		}
+		cairn_packw_free(pw);
+	}
+	cairn_codec_free(cx);
+	return NULL;
+}
+
+/* --- walker ------------------------------------------------------------------------------ */
+
+/* The trie of the paths to back up below "/". */
+typedef struct trie {
+	char *name;
+	int target; /* back up everything below */
+	size_t n;
+	struct trie **kids;
+} trie;
+
+static trie *trie_child(trie *t, const char *name, size_t len)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (strlen(t->kids[i]->name) == len && !memcmp(t->kids[i]->name, name, len))
+			return t->kids[i];
+	trie *c = cairn_xcalloc(1, sizeof(*c));
+	c->name = cairn_xmalloc(len + 1);
+	memcpy(c->name, name, len);
+	c->name[len] = 0;
+	t->kids = cairn_xrealloc(t->kids, (t->n + 1) * sizeof(trie *));
+	t->kids[t->n++] = c;
+	return c;
+}
+
+static void trie_free(trie *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++)
+		trie_free(t->kids[i]);
+	free(t->kids);
+	free(t->name);
+	free(t);
+}
+
+static trie *trie_find(const trie *t, const char *name)
+{
+	for (size_t i = 0; t && i < t->n; i++)
+		if (!strcmp(t->kids[i]->name, name))
+			return t->kids[i];
+	return NULL;
+}
+
+static int excluded(arch *a, const char *dir, const char *name)
+{
+	if (!a->o->nexcludes)
+		return 0;
+	char full[8192];
+	snprintf(full, sizeof(full), "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", name);
+	for (size_t i = 0; i < a->o->nexcludes; i++) {
+		const char *p = a->o->excludes[i];
+		if (!fnmatch(p, name, 0) || !fnmatch(p, full, 0) || !fnmatch(p, full, FNM_LEADING_DIR))
+			return 1;
+	}
+	return 0;
+}
+
+static int same_file(const cairn_node *n, const cairn_node *p)
+{
+	return p && p->type == CAIRN_NODE_FILE && (p->flags & CAIRN_NODE_F_DIGEST) &&
+	       !(p->flags & CAIRN_NODE_F_CHANGED) && p->ino == n->ino && p->size == n->size &&
+	       p->mtime_ns == n->mtime_ns && p->ctime_ns == n->ctime_ns;
+}
+
+static int extents_present(arch *a, const cairn_node *p)
+{
+	for (size_t i = 0; i < p->n_extents; i++)
+		if (!p->extents[i].hole && !cairn_index_lookup(a->r->idx, p->extents[i].id, NULL))
+			return 0;
+	return 1;
+}
+
+static void walk_dir(arch *a, pdir *d, const cairn_tree *ptree, const trie *only);
+
+static char *join_path(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = cairn_xmalloc(n);
+	snprintf(p, n, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", name);
+	return p;
+}
+
+static int cmp_str(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* List the names of directory d (all, or only those of the trie). */
+static char **list_names(arch *a, pdir *d, const trie *only, size_t *count)
+{
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	if (only) {
+		v = cairn_xcalloc(only->n ? only->n : 1, sizeof(char *));
+		for (size_t i = 0; i < only->n; i++)
+			v[n++] = cairn_xstrdup(only->kids[i]->name);
+		*count = n;
+		return v;
+	}
+	int fd2 = dup(d->fd);
+	DIR *dir = fd2 >= 0 ? fdopendir(fd2) : NULL;
+	if (!dir) {
+		if (fd2 >= 0)
+			close(fd2);
+		char where[1024];
+		printable(where, sizeof(where), d->path, "");
+		warnf(a, "%s: cannot list: %s", where, strerror(errno));
+		*count = 0;
+		return NULL;
+	}
+	struct dirent *e;
+	errno = 0;
+	while ((e = readdir(dir))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (excluded(a, d->path, e->d_name))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 32;
+			v = cairn_xrealloc(v, cap * sizeof(char *));
+		}
+		v[n++] = cairn_xstrdup(e->d_name);
+	}
+	closedir(dir);
+	qsort(v, n, sizeof(char *), cmp_str);
+	*count = n;
+	return v;
+}
+
+static void walk_dir(arch *a, pdir *d, const cairn_tree *ptree, const trie *only)
+{
+	size_t nn = 0;
+	char **names = list_names(a, d, only, &nn);
+	d->outstanding = 1; /* the walker's token */
+	for (size_t i = 0; i < nn; i++) {
+		cairn_node node = {0};
+		struct stat st;
+		if (fstatat(d->fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			char where[1024];
+			printable(where, sizeof(where), d->path, names[i]);
+			if (errno == ENOENT && !only)
+				warnf(a, "%s: vanished before it was read", where);
+			else
+				warnf(a, "%s: %s", where, strerror(errno));
+			continue;
+		}
+		int rc = cairn_node_capture(&node, d->fd, names[i], &st);
+		if (rc < 0) {
+			warnf(a, "%s", cairn_error_last());
+			continue;
+		}
+		cairn_tree_add(&d->tree, &node);
+	}
+	for (size_t i = 0; i < nn; i++)
+		free(names[i]);
+	free(names);
+	cairn_tree_sort(&d->tree);
+
+	for (size_t i = 0; i < d->tree.n && !atomic_load(&a->err); i++) {
+		cairn_node *n = &d->tree.nodes[i];
+		const cairn_node *p = ptree ? cairn_tree_find(ptree, n->name) : NULL;
+		const trie *sub = only ? trie_find(only, n->name) : NULL;
+		if (sub && sub->target)
+			sub = NULL;
+		if (n->type == CAIRN_NODE_FILE && !sub) {
+			pthread_mutex_lock(&a->mu);
+			a->sum.bytes_total += n->size;
+			pthread_mutex_unlock(&a->mu);
+			if (!a->o->force && same_file(n, p) && extents_present(a, p)) {
+				n->extents = cairn_xmalloc((p->n_extents ? p->n_extents : 1) *
+							   sizeof(cairn_extent));
+				memcpy(n->extents, p->extents, p->n_extents * sizeof(cairn_extent));
+				n->n_extents = p->n_extents;
+				memcpy(n->digest, p->digest, 32);
+				n->flags |= CAIRN_NODE_F_DIGEST;
+				pthread_mutex_lock(&a->mu);
+				a->sum.files_unchanged++;
+				pthread_mutex_unlock(&a->mu);
+				atomic_fetch_add(&a->files_done, 1);
+				continue;
+			}
+			fjob *j = cairn_xmalloc(sizeof(*j));
+			j->dir = d;
+			j->slot = i;
+			j->had_parent = p && p->type == CAIRN_NODE_FILE;
+			pthread_mutex_lock(&a->mu);
+			d->outstanding++;
+			pthread_mutex_unlock(&a->mu);
+			if (cairn_queue_push(&a->files, j) < 0) {
+				free(j);
+				child_done(a, d);
+			}
+		} else if (n->type == CAIRN_NODE_DIR) {
+			pthread_mutex_lock(&a->mu);
+			a->sum.dirs++;
+			d->outstanding++;
+			pthread_mutex_unlock(&a->mu);
+			pdir *c = cairn_xcalloc(1, sizeof(*c));
+			c->parent = d;
+			c->slot = i;
+			c->path = join_path(d->path, n->name);
+			c->fd = -1;
+			int skip = a->o->one_file_system && !sub && (dev_t)n->dev != a->root_dev;
+			if (!skip)
+				c->fd = openat(d->fd, n->name,
+					       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (!skip && c->fd < 0) {
+				char where[1024];
+				printable(where, sizeof(where), d->path, n->name);
+				warnf(a, "%s: cannot open directory: %s", where, strerror(errno));
+			}
+			cairn_tree ptsub = {0};
+			int have_sub = 0;
+			if (p && p->type == CAIRN_NODE_DIR && c->fd >= 0 &&
+			    repo_tree_load(a->r, a->treecx, p->subtree, &ptsub) == 0)
+				have_sub = 1;
+			if (c->fd >= 0) {
+				walk_dir(a, c, have_sub ? &ptsub : NULL, sub);
+			} else {
+				c->outstanding = 1;
+				child_done(a, c); /* an empty directory */
+			}
+			if (have_sub)
+				cairn_tree_free(&ptsub);
+		} else if (n->type != CAIRN_NODE_FILE) {
+			pthread_mutex_lock(&a->mu);
+			a->sum.others++;
+			pthread_mutex_unlock(&a->mu);
+		}
+	}
+	child_done(a, d);
+}
+
+/* --- driver ---------------------------------------------------------------------------- */
+
+/* Make an absolute, normalized path (no symlink resolution). */
+static char *abs_path(const char *p)
+{
+	char cwd[4096], *buf;
+	if (p[0] == '/') {
+		buf = cairn_xstrdup(p);
+	} else {
+		if (!getcwd(cwd, sizeof(cwd)))
+			return NULL;
+		buf = join_path(cwd, p);
+	}
+	/* normalize: split on '/', drop "." and "", resolve ".." */
+	char **parts = cairn_xcalloc(strlen(buf) + 1, sizeof(char *));
+	size_t n = 0;
+	for (char *s = strtok(buf, "/"); s; s = strtok(NULL, "/")) {
+		if (!strcmp(s, "."))
+			continue;
+		if (!strcmp(s, "..")) {
+			if (n)
+				n--;
+			continue;
+		}
+		parts[n++] = s;
+	}
+	size_t len = 2;
+	for (size_t i = 0; i < n; i++)
+		len += strlen(parts[i]) + 1;
+	char *out = cairn_xmalloc(len);
+	out[0] = '/';
+	out[1] = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			strcat(out, "/");
+		strcat(out, parts[i]);
+	}
+	free(parts);
+	free(buf);
+	return out;
+}
+
+static int find_parent(arch *a, char **paths, size_t np, cairn_snapshot *out)
+{
+	const cairn_backup_opts *o = a->o;
+	if (o->parent)
+		return cairn_snapshot_find(a->r, o->parent, NULL, out);
+	cairn_snapshot *v;
+	size_t n;
+	int rc = cairn_snapshots_list(a->r, &v, &n);
+	if (rc < 0)
+		return rc;
+	rc = -ENOENT;
+	for (size_t i = n; i-- > 0 && rc == -ENOENT;) {
+		if (strcmp(v[i].client, o->client ? o->client : "") || v[i].npaths != np)
+			continue;
+		size_t k = 0;
+		while (k < np && !strcmp(v[i].paths[k], paths[k]))
+			k++;
+		if (k == np) {
+			*out = v[i];
+			memset(&v[i], 0, sizeof(v[i]));
+			rc = 0;
+		}
+	}
+	cairn_snapshots_free(v, n);
+	return rc;
+}
+
+static void *progress_main(void *arg)
+{
+	arch *a = arg;
+	while (!atomic_load(&a->err)) {
+		for (int i = 0; i < 10; i++) {
+			usleep(50000);
+			pthread_mutex_lock(&a->mu);
+			int done = a->root_done == 2;
+			pthread_mutex_unlock(&a->mu);
+			if (done)
+				return NULL;
+		}
+		char line[256];
+		double s = (double)(cairn_now_ns() - a->t0) / 1e9;
+		uint64_t rd = atomic_load(&a->bytes_read), ad = atomic_load(&a->bytes_added);
+		snprintf(line, sizeof(line),
+			 "[%d:%02d] %llu files, %.1f MiB read (%.0f MiB/s), %.1f MiB added",
+			 (int)s / 60, (int)s % 60, (unsigned long long)atomic_load(&a->files_done),
+			 (double)rd / 1048576.0, s > 0 ? (double)rd / 1048576.0 / s : 0.0,
+			 (double)ad / 1048576.0);
+		a->o->progress(a->o->progress_payload, line);
+	}
+	return NULL;
+}
+
+int cairn_backup(cairn_repo *r, const cairn_backup_opts *o, cairn_snapshot *out,
+		 void (*warn)(void *payload, const char *msg), void *warn_payload)
+{
+	arch *a = cairn_xcalloc(1, sizeof(*a));
+	cairn_snapshot parent = {0};
+	cairn_tree proot = {0};
+	int have_parent = 0, rc;
+	char **paths = NULL;
+	trie *root = NULL;
+	memset(out, 0, sizeof(*out));
+	if (!o || !o->npaths) {
+		free(a);
+		return cairn_error_set(-EINVAL, "backup: no paths given");
+	}
+	a->r = r;
+	a->o = o;
+	a->warn = warn;
+	a->warn_payload = warn_payload;
+	a->t0 = cairn_now_ns();
+	pthread_mutex_init(&a->mu, NULL);
+
+	/* the paths: absolute, existing, sorted, without duplicates */
+	paths = cairn_xcalloc(o->npaths, sizeof(char *));
+	size_t np = 0;
+	for (size_t i = 0; i < o->npaths; i++) {
+		struct stat st;
+		char *p = abs_path(o->paths[i]);
+		if (!p || lstat(p, &st) < 0) {
+			rc = cairn_error_set(-errno ? -errno : -ENOENT, "backup: %s: %s", o->paths[i],
+					     strerror(errno ? errno : ENOENT));
+			free(p);
+			goto out_early;
+		}
+		paths[np++] = p;
+	}
+	qsort(paths, np, sizeof(char *), cmp_str);
+	root = cairn_xcalloc(1, sizeof(*root));
+	root->name = cairn_xstrdup("/");
+	for (size_t i = 0; i < np; i++) {
+		trie *t = root;
+		if (!strcmp(paths[i], "/")) {
+			root->target = 1;
+			continue;
+		}
+		for (const char *s = paths[i] + 1; *s;) {
+			const char *e = strchr(s, '/');
+			size_t len = e ? (size_t)(e - s) : strlen(s);
+			t = trie_child(t, s, len);
+			s += len;
+			if (*s == '/')
+				s++;
+		}
+		t->target = 1;
+	}
+
+	if ((rc = repo_lock(r, 0, "backup")) < 0)
+		goto out_early;
+	a->treecx = cairn_codec_new(r->zstd_level);
+	long adopted = repo_index_adopt_orphans(r, a->treecx);
+	if (adopted > 0)
+		repo_warn(r, "re-indexed %ld pack(s) left by an interrupted backup", adopted);
+	if (find_parent(a, paths, np, &parent) == 0 &&
+	    repo_tree_load(r, a->treecx, parent.tree, &proot) == 0)
+		have_parent = 1;
+
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	unsigned nread = r->threads < 2 ? 2 : r->threads;
+	unsigned npack = r->threads;
+	unsigned nup = 2;
+	cairn_queue_init(&a->files, 256);
+	cairn_queue_init(&a->chunks, npack * 2);
+	cairn_queue_init(&a->packs, 2);
+	pthread_t *th = cairn_xcalloc(nread + npack + nup + 1, sizeof(pthread_t));
+	for (unsigned i = 0; i < nread; i++)
+		pthread_create(&th[i], NULL, reader_main, a);
+	for (unsigned i = 0; i < npack; i++)
+		pthread_create(&th[nread + i], NULL, packer_main, a);
+	for (unsigned i = 0; i < nup; i++)
+		pthread_create(&th[nread + npack + i], NULL, uploader_main, a);
+	int have_progress = 0;
+	if (o->progress &&
+	    pthread_create(&th[nread + npack + nup], NULL, progress_main, a) == 0)
+		have_progress = 1;
+
+	/* walk from "/" */
+	pdir *top = cairn_xcalloc(1, sizeof(*top));
+	top->fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	top->path = cairn_xstrdup("/");
+	struct stat rst;
+	if (lstat(paths[0], &rst) == 0)
+		a->root_dev = rst.st_dev;
+	walk_dir(a, top, have_parent ? &proot : NULL, root->target ? NULL : root);
+
+	cairn_queue_close(&a->files);
+	for (unsigned i = 0; i < nread; i++)
+		pthread_join(th[i], NULL);
+	/* every directory is finished now: flush the last tree pack */
+	pthread_mutex_lock(&a->mu);
+	cairn_packw *tp = a->treepack;
+	a->treepack = NULL;
+	pthread_mutex_unlock(&a->mu);
+	if (tp && !atomic_load(&a->err))
+		push_pack(a, tp, a->treecx);
+	else
+		cairn_packw_free(tp);
+	cairn_queue_close(&a->chunks);
+	for (unsigned i = 0; i < npack; i++)
+		pthread_join(th[nread + i], NULL);
+	cairn_queue_close(&a->packs);
+	for (unsigned i = 0; i < nup; i++)
+		pthread_join(th[nread + npack + i], NULL);
+	pthread_mutex_lock(&a->mu);
+	int root_done = a->root_done;
+	a->root_done = 2;
+	pthread_mutex_unlock(&a->mu);
+	if (have_progress)
+		pthread_join(th[nread + npack + nup], NULL);
+	free(th);
+
+	rc = atomic_load(&a->err);
+	if (!rc && a->pending.n)
+		rc = repo_index_write(r, a->treecx, &a->pending, NULL);
+	if (!rc && !root_done)
+		rc = cairn_error_set(-EIO, "backup: internal error: the root tree was not finished");
+	if (rc) {
+		if (atomic_load(&a->err))
+			cairn_error_set(rc, "%s", a->errmsg);
+		cairn_error_wrap(rc, "backup failed, no snapshot written");
+		goto out;
+	}
+
+	/* the snapshot */
+	char host[256] = "";
+	gethostname(host, sizeof(host) - 1);
+	const char *user = getenv("USER");
+	out->time_ns = cairn_wall_ns();
+	memcpy(out->tree, a->root, 32);
+	if (have_parent) {
+		out->has_parent = 1;
+		cairn_unhex(out->parent, 32, parent.idhex);
+	}
+	out->client = cairn_xstrdup(o->client ? o->client : "");
+	out->hostname = cairn_xstrdup(host);
+	out->username = cairn_xstrdup(user ? user : "root");
+	out->npaths = np;
+	out->paths = paths;
+	paths = NULL;
+	out->ntags = o->ntags;
+	out->tags = cairn_xcalloc(o->ntags ? o->ntags : 1, sizeof(char *));
+	for (size_t i = 0; i < o->ntags; i++)
+		out->tags[i] = cairn_xstrdup(o->tags[i]);
+	out->program = cairn_xstrdup("cairn " CAIRN_VERSION_STRING);
+	out->summary = a->sum;
+	out->summary.bytes_read = atomic_load(&a->bytes_read);
+	out->summary.bytes_added = atomic_load(&a->bytes_added);
+	out->summary.duration_ns = (int64_t)(cairn_now_ns() - a->t0);
+	rc = snapshot_save(r, a->treecx, out);
+	if (rc < 0) {
+		cairn_error_wrap(rc, "backup: writing the snapshot");
+		cairn_snapshot_free(out);
+	}
+out:
+	cairn_queue_destroy(&a->files);
+	cairn_queue_destroy(&a->chunks);
+	cairn_queue_destroy(&a->packs);
+	cairn_idxseg_free(&a->pending);
+	for (size_t b = 0; b < INFLIGHT_BUCKETS; b++)
+		while (a->inf[b]) {
+			inflight *f = a->inf[b];
+			a->inf[b] = f->next;
+			free(f);
+		}
+	repo_unlock(r);
+out_early:
+	cairn_codec_free(a->treecx);
+	cairn_tree_free(&proot);
+	cairn_snapshot_free(&parent);
+	trie_free(root);
+	if (paths)
+		for (size_t i = 0; i < o->npaths; i++)
+			free(paths[i]);
+	free(paths);
+	pthread_mutex_destroy(&a->mu);
+	free(a);
+	return rc;
+}

@@ -1,0 +1,70 @@
+/*
+ * queue.c - bounded blocking queue (see queue_int.h).
+ */
+#include "engine/queue_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "common/common.h"
+
+void cairn_queue_init(cairn_queue *q, size_t cap)
+{
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->not_empty, NULL);
+	pthread_cond_init(&q->not_full, NULL);
+	q->items = cairn_xcalloc(cap, sizeof(void *));
+	q->cap = cap;
+	q->head = q->len = 0;
+	q->closed = 0;
+}
+
+void cairn_queue_destroy(cairn_queue *q)
+{
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->not_empty);
+	pthread_cond_destroy(&q->not_full);
+	free(q->items);
+	q->items = NULL;
+}
+
+int cairn_queue_push(cairn_queue *q, void *item)
+{
+	pthread_mutex_lock(&q->mu);
+	while (q->len == q->cap && !q->closed)
+		pthread_cond_wait(&q->not_full, &q->mu);
+	if (q->closed) {
+		pthread_mutex_unlock(&q->mu);
+		return -EPIPE;
+	}
+	q->items[(q->head + q->len) % q->cap] = item;
+	q->len++;
+	pthread_cond_signal(&q->not_empty);
+	pthread_mutex_unlock(&q->mu);
+	return 0;
+}
+
+void *cairn_queue_pop(cairn_queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	while (!q->len && !q->closed)
+		pthread_cond_wait(&q->not_empty, &q->mu);
+	void *item = NULL;
+	if (q->len) {
+		item = q->items[q->head];
+		q->head = (q->head + 1) % q->cap;
+		q->len--;
+		pthread_cond_signal(&q->not_full);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return item;
+}
+
+void cairn_queue_close(cairn_queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	q->closed = 1;
+	pthread_cond_broadcast(&q->not_empty);
+	pthread_cond_broadcast(&q->not_full);
+	pthread_mutex_unlock(&q->mu);
+}
