@@ -218,23 +218,45 @@ static int inc_match(rst *s, const char *path)
 	return anc;
 }
 
+/* A second name of an inode already restored becomes a hard link: 1 if so. */
+static int try_link(rst *s, int dirfd, const cairn_node *n, const char *where)
+{
+	if (n->nlink < 2 || s->rootfd < 0)
+		return 0;
+	for (hlink *h = s->links; h; h = h->next) {
+		if (h->dev != n->dev || h->ino != n->ino)
+			continue;
+		unlinkat(dirfd, n->name, 0);
+		if (linkat(s->rootfd, h->rel, dirfd, n->name, 0) < 0)
+			rwarn(s, "%s: hardlink: %s", where, strerror(errno));
+		pthread_mutex_lock(&s->mu);
+		if (n->type == CAIRN_NODE_FILE)
+			s->res->files++;
+		else
+			s->res->others++;
+		pthread_mutex_unlock(&s->mu);
+		return 1;
+	}
+	return 0;
+}
+
+static void remember_link(rst *s, const char *rel, const cairn_node *n)
+{
+	if (n->nlink < 2 || s->rootfd < 0)
+		return;
+	hlink *h = cairn_xcalloc(1, sizeof(*h));
+	h->dev = n->dev;
+	h->ino = n->ino;
+	h->rel = cairn_xstrdup(rel);
+	h->next = s->links;
+	s->links = h;
+}
+
 static void restore_file(rst *s, int dirfd, const char *rel, const cairn_node *n,
 			 const char *where)
 {
-	/* hardlinks: a second name of an inode already restored becomes a link */
-	if (n->nlink > 1 && s->rootfd >= 0) {
-		for (hlink *h = s->links; h; h = h->next) {
-			if (h->dev == n->dev && h->ino == n->ino) {
-				unlinkat(dirfd, n->name, 0);
-				if (linkat(s->rootfd, h->rel, dirfd, n->name, 0) < 0)
-					rwarn(s, "%s: hardlink: %s", where, strerror(errno));
-				pthread_mutex_lock(&s->mu);
-				s->res->files++;
-				pthread_mutex_unlock(&s->mu);
-				return;
-			}
-		}
-	}
+	if (try_link(s, dirfd, n, where))
+		return;
 	uint8_t dg[32];
 	if (!(n->flags & CAIRN_NODE_F_DIGEST)) {
 		rwarn(s, "%s: no content digest in the snapshot", where);
@@ -265,14 +287,7 @@ static void restore_file(rst *s, int dirfd, const char *rel, const cairn_node *n
 			free(f);
 			return;
 		}
-		if (n->nlink > 1) {
-			hlink *h = cairn_xcalloc(1, sizeof(*h));
-			h->dev = n->dev;
-			h->ino = n->ino;
-			h->rel = cairn_xstrdup(rel);
-			h->next = s->links;
-			s->links = h;
-		}
+		remember_link(s, rel, n);
 	}
 	cairn_node_copy(&f->node, n);
 	f->where = cairn_xstrdup(where);
@@ -355,8 +370,11 @@ static void restore_tree(rst *s, int dirfd, const char *path, const char *rel,
 			restore_file(s, dirfd, crel, n, where);
 			break;
 		default:
+			if (try_link(s, dirfd, n, where))
+				break;
 			if (s->rootfd >= 0) {
 				unlinkat(dirfd, n->name, 0);
+				remember_link(s, crel, n);
 				if (cairn_node_make(dirfd, n) < 0 ||
 				    cairn_node_apply(dirfd, n, s->is_root && !s->o->no_owner
 								       ? CAIRN_APPLY_ALL
