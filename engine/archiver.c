@@ -675,6 +675,10 @@ static void walk_dir(arch *a, pdir *d, const cairn_tree *ptree, const trie *only
 			warnf(a, "%s", cairn_error_last());
 			continue;
 		}
+		/* Listing a directory updates its atime, so storing it would rewrite every
+		 * tree on every backup; record the mtime instead (restored as both). */
+		if (node.type == CAIRN_NODE_DIR)
+			node.atime_ns = node.mtime_ns;
 		cairn_tree_add(&d->tree, &node);
 	}
 	for (size_t i = 0; i < nn; i++)
