@@ -627,7 +627,15 @@ START_TEST(test_open_address)
 	ck_assert_int_eq(cairn_target_stat(t, "x", &size), 0);
 	cairn_target_close(t);
 
-	static const char *unknown[] = {"s3x://bucket", "repo", "", "ftp:/x", "local", "./repo"};
+	/* a relative directory is a local target made absolute */
+	char cwd[4096], want_rel[4200];
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+	ck_assert_int_eq(cairn_target_open(&t, "some/repo"), 0);
+	snprintf(want_rel, sizeof(want_rel), "local:%s/some/repo", cwd);
+	ck_assert_str_eq(t->name, want_rel);
+	cairn_target_close(t);
+
+	static const char *unknown[] = {"s3x://bucket", "", "ftp:/x"};
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
 		t = (cairn_target *)&t;
 		ck_assert_int_eq(cairn_target_open(&t, unknown[i]), -EINVAL);
