@@ -648,7 +648,8 @@ static char **list_names(arch *a, pdir *d, const trie *only, size_t *count)
 		v[n++] = cairn_xstrdup(e->d_name);
 	}
 	closedir(dir);
-	qsort(v, n, sizeof(char *), cmp_str);
+	if (n)
+		qsort(v, n, sizeof(char *), cmp_str);
 	*count = n;
 	return v;
 }
@@ -699,7 +700,9 @@ static void walk_dir(arch *a, pdir *d, const cairn_tree *ptree, const trie *only
 			if (!a->o->force && same_file(n, p) && extents_present(a, p)) {
 				n->extents = cairn_xmalloc((p->n_extents ? p->n_extents : 1) *
 							   sizeof(cairn_extent));
-				memcpy(n->extents, p->extents, p->n_extents * sizeof(cairn_extent));
+				if (p->n_extents)
+					memcpy(n->extents, p->extents,
+					       p->n_extents * sizeof(cairn_extent));
 				n->n_extents = p->n_extents;
 				memcpy(n->digest, p->digest, 32);
 				n->flags |= CAIRN_NODE_F_DIGEST;
