@@ -20,6 +20,9 @@
 
 typedef struct cli {
 	const char *repo;
+	const char *config;       /* --config FILE: -r names a repository in it */
+	void *cfg;                /* the loaded configuration (cairn_config *) */
+	const void *cfg_repo;     /* the repository entry (const cairn_cfg_repo *) */
 	const char *password_file;
 	const char *cache_dir;
 	int no_cache;
@@ -72,5 +75,6 @@ int cmd_prune(cli *c, int argc, char **argv);
 int cmd_check(cli *c, int argc, char **argv);
 int cmd_key(cli *c, int argc, char **argv);
 int cmd_stats(cli *c, int argc, char **argv);
+int cmd_repair(cli *c, int argc, char **argv);
 
 #endif

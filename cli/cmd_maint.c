@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "sched/sched.h"
+#include "verify/verify.h"
 
 static int bad_usage(const char *cmd, const char *msg)
 {
@@ -497,4 +499,63 @@ int cmd_stats(cli *c, int argc, char **argv)
 		}
 	}
 	return finish(r, "stats", rc);
+}
+
+/* --- repair ------------------------------------------------------------------------------- */
+
+static void repair_report(void *payload, const char *msg)
+{
+	(void)payload;
+	printf("%s\n", msg);
+}
+
+int cmd_repair(cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {{"dry-run", 0, 0, 'n'},
+					   {"verify", 0, 0, 'V'},
+					   {"help", 0, 0, 'h'},
+					   {0, 0, 0, 0}};
+	cairn_repair_opts o = CAIRN_REPAIR_OPTS_INIT;
+	int ch, rc;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "nh", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'n': o.dry_run = 1; break;
+		case 'V': o.verify_all = 1; break;
+		case 'h':
+			puts("usage: cairn --config FILE -r NAME repair [--dry-run] [--verify]\n"
+			     "Copies what a target of the replica set lacks from a good copy on another,\n"
+			     "replaces corrupt pack copies, finishes missed deletions. Needs no passphrase.\n"
+			     "--verify reads and checks every pack copy (slow, like a scrub).");
+			return EXIT_OK;
+		default:
+			return getopt_fail("repair");
+		}
+	}
+	if (optind != argc)
+		return bad_usage("repair", "unexpected argument");
+	cairn_target *t;
+	if ((rc = cli_target(c, &t)))
+		return rc;
+	if (c->cfg_repo)
+		o.journal = ((const cairn_cfg_repo *)c->cfg_repo)->journal;
+	cairn_repair_result res;
+	rc = cairn_repair(t, &o, &res, c->quiet ? NULL : repair_report, c);
+	if (c->json)
+		printf("{\"objects\":%llu,\"missing\":%llu,\"corrupt\":%llu,\"stale\":%llu,"
+		       "\"copied\":%llu,\"deleted\":%llu,\"failed\":%llu,\"conflicts\":%llu}\n",
+		       (unsigned long long)res.objects, (unsigned long long)res.missing,
+		       (unsigned long long)res.corrupt, (unsigned long long)res.stale,
+		       (unsigned long long)res.copied, (unsigned long long)res.deleted,
+		       (unsigned long long)res.failed, (unsigned long long)res.conflicts);
+	else if (!c->quiet)
+		printf("%llu objects: %llu missing and %llu corrupt copies, %llu copied, %llu "
+		       "deleted, %llu failed\n",
+		       (unsigned long long)res.objects, (unsigned long long)res.missing,
+		       (unsigned long long)res.corrupt, (unsigned long long)res.copied,
+		       (unsigned long long)res.deleted, (unsigned long long)res.failed);
+	cairn_target_close(t);
+	if (rc < 0)
+		return cli_fail("repair", rc);
+	return EXIT_OK;
 }

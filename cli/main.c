@@ -3,7 +3,9 @@
  * helpers every subcommand uses (passphrase, opening, output).
  *
  * Global options may stand anywhere before "--":
- *   -r, --repo ADDR          repository address (or $CAIRN_REPOSITORY)
+ *   -r, --repo ADDR          repository address (or $CAIRN_REPOSITORY), or with --config
+ *                            the name of a repository of the configuration file
+ *   --config FILE            YAML configuration (repositories with several targets)
  *   --password-file FILE     passphrase file (else $CAIRN_PASSWORD, $CAIRN_PASSWORD_FILE, prompt)
  *   --json                   machine-readable output
  *   -q, --quiet              no progress, no informational output
@@ -19,9 +21,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "sched/sched.h"
 
 static const char usage_text[] =
-    "usage: cairn [-r REPO] [--password-file FILE] [--json] [-q] COMMAND [ARGS]\n"
+    "usage: cairn [-r REPO | --config FILE -r NAME] [--password-file FILE] [--json] [-q] COMMAND\n"
     "\n"
     "commands:\n"
     "  init                    create a repository\n"
@@ -35,10 +38,12 @@ static const char usage_text[] =
     "  check [--read-data]     verify the repository's structure (and every blob)\n"
     "  key list|add|remove|passwd   manage passphrases\n"
     "  stats                   sizes, deduplication, chunk counts\n"
+    "  repair                  bring every target of a replica set level (no key needed)\n"
     "  version                 print the version\n"
     "\n"
     "SNAPSHOT is an id prefix or 'latest' (filtered by --client/--tag/--path/--host).\n"
-    "REPO: /path or local:/path. Exit codes: 0 ok, 1 error, 2 usage, 3 partial,\n"
+    "REPO: /path, local:/path, rados:POOL[/NS], s3:http://HOST:PORT/BUCKET[/PREFIX].\n"
+    "Exit codes: 0 ok, 1 error, 2 usage, 3 partial,\n"
     "10 no repository, 11 locked, 12 wrong passphrase.\n";
 
 void cli_error(const char *fmt, ...)
@@ -140,6 +145,17 @@ int cli_password(cli *c, const char *env, const char *file_opt, char **out)
 		}
 		return 0;
 	}
+	if (!strcmp(env, "CAIRN_PASSWORD") && c->cfg_repo &&
+	    ((const cairn_cfg_repo *)c->cfg_repo)->password_file) {
+		const char *pf = ((const cairn_cfg_repo *)c->cfg_repo)->password_file;
+		*out = read_secret_file(pf);
+		if (!*out) {
+			cli_error("cannot read password file %s (from %s): %s", pf, c->config,
+				  strerror(errno));
+			return EXIT_USAGE;
+		}
+		return 0;
+	}
 	if (isatty(0)) {
 		struct termios old, nt;
 		char buf[1024];
@@ -157,7 +173,6 @@ int cli_password(cli *c, const char *env, const char *file_opt, char **out)
 			return 0;
 		}
 	}
-	(void)c;
 	cli_error("no passphrase: set %s or use --password-file", env);
 	return EXIT_USAGE;
 }
@@ -170,7 +185,27 @@ int cli_target(cli *c, cairn_target **out)
 		cli_error("no repository given: use -r REPO or set CAIRN_REPOSITORY");
 		return EXIT_USAGE;
 	}
-	int rc = cairn_target_open(out, c->repo);
+	int rc;
+	if (c->config) {
+		cairn_config *cfg = c->cfg;
+		if (!cfg) {
+			if ((rc = cairn_config_load(&cfg, c->config)) < 0)
+				return cli_fail("configuration", rc);
+			c->cfg = cfg;
+		}
+		const cairn_cfg_repo *r = cairn_config_repo(cfg, c->repo);
+		if (!r) {
+			cli_error("repository '%s' is not in %s", c->repo, c->config);
+			return EXIT_USAGE;
+		}
+		c->cfg_repo = r;
+		if (!c->cache_dir && r->cache_dir)
+			c->cache_dir = r->cache_dir;
+		if ((rc = cairn_config_open_target(r, out)) < 0)
+			return cli_fail("repository", rc);
+		return 0;
+	}
+	rc = cairn_target_open(out, c->repo);
 	if (rc < 0)
 		return cli_fail("repository", rc);
 	return 0;
@@ -353,7 +388,8 @@ int main(int argc, char **argv)
 		} else if (take_value(&i, argc, argv, "-r", &c.repo) ||
 			   take_value(&i, argc, argv, "--repo", &c.repo) ||
 			   take_value(&i, argc, argv, "--password-file", &c.password_file) ||
-			   take_value(&i, argc, argv, "--cache-dir", &c.cache_dir)) {
+			   take_value(&i, argc, argv, "--cache-dir", &c.cache_dir) ||
+			   take_value(&i, argc, argv, "--config", &c.config)) {
 		} else if (take_value(&i, argc, argv, "--threads", &v)) {
 			char *end;
 			long t = strtol(v, &end, 10);
@@ -397,7 +433,7 @@ int main(int argc, char **argv)
 	} cmds[] = {{"init", cmd_init},       {"backup", cmd_backup}, {"snapshots", cmd_snapshots},
 		    {"ls", cmd_ls},           {"restore", cmd_restore}, {"cat", cmd_cat},
 		    {"forget", cmd_forget},   {"prune", cmd_prune},   {"check", cmd_check},
-		    {"key", cmd_key},         {"stats", cmd_stats}};
+		    {"key", cmd_key},         {"stats", cmd_stats},   {"repair", cmd_repair}};
 	if (!strcmp(rest[0], "version")) {
 		printf("cairn %s\n", CAIRN_VERSION_STRING);
 		return EXIT_OK;
@@ -410,6 +446,7 @@ int main(int argc, char **argv)
 		if (!strcmp(rest[0], cmds[i].name)) {
 			int rc = cmds[i].fn(&c, n, rest);
 			free(rest);
+			cairn_config_free(c.cfg);
 			return rc;
 		}
 	}

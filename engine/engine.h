@@ -278,6 +278,18 @@ int cairn_key_remove(cairn_repo *r, const char *idhex);
 /** Change the passphrase: add a new key, remove the current one. */
 int cairn_key_passwd(cairn_repo *r, const char *newpass);
 
+/* --- keyless ------------------------------------------------------------------------ */
+
+/**
+ * Keyless integrity check of a whole pack object (its trailer's XXH3-128
+ * checksums): what scrub and repair use without any client key.
+ * @p bad_segment gets the first damaged 1 MiB segment, or -1.
+ * @return 0 intact; -EBADMSG with a message naming the damage.
+ */
+int cairn_pack_check(const void *pack, size_t len, int64_t *bad_segment);
+/** 1 if @p name is the name of a pack object (data/xx/<64 hex>). */
+int cairn_is_pack_name(const char *name);
+
 /* --- low-level access (cat, check) -------------------------------------------------------- */
 
 /** Read and decrypt a repository object: "config", "index/<id>", "snapshots/<id>", "keys/<id>"

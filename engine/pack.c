@@ -2,6 +2,7 @@
  * pack.c - building, parsing and keyless verification of packs.
  * See pack_int.h for the layout and docs/FORMAT.md for the byte-level spec.
  */
+#include "engine/engine.h"
 #include "engine/pack_int.h"
 
 #include <stdio.h>
@@ -335,4 +336,19 @@ int cairn_pack_blob_decode(cairn_codec *cx, const cairn_keyset *keys, const uint
 		return cairn_error_set(-EBADMSG, "blob content does not match its id");
 	}
 	return 0;
+}
+
+int cairn_pack_check(const void *pack, size_t len, int64_t *bad_segment)
+{
+	int64_t bad = -1;
+	int rc = cairn_pack_verify(pack, len, &bad);
+	if (bad_segment)
+		*bad_segment = bad;
+	return rc;
+}
+
+int cairn_is_pack_name(const char *name)
+{
+	uint8_t id[32];
+	return cairn_pack_name_parse(name, id) == 0;
 }

@@ -472,13 +472,13 @@ void cairn_repo_close(cairn_repo *r)
 
 /* --- blobs -------------------------------------------------------------------------- */
 
-/* Read a byte range of a pack, from the cache for tree packs. */
-static int pack_read(cairn_repo *r, const uint8_t pack_id[32], uint8_t ptype, uint64_t off,
-		     size_t len, uint8_t *out)
+/* Read a byte range of a pack from one copy (tree packs through the cache). */
+static int pack_read(cairn_repo *r, unsigned copy, const uint8_t pack_id[32], uint8_t ptype,
+		     uint64_t off, size_t len, uint8_t *out)
 {
 	char name[CAIRN_PACK_NAME_MAX];
 	cairn_pack_name(name, pack_id);
-	if (ptype == CAIRN_BLOB_TREE && r->cache) {
+	if (ptype == CAIRN_BLOB_TREE && r->cache && copy == 0) {
 		cairn_buf whole = CAIRN_BUF_INIT;
 		int rc = cache_get(r, name, &whole);
 		if (rc < 0) {
@@ -498,48 +498,69 @@ static int pack_read(cairn_repo *r, const uint8_t pack_id[32], uint8_t ptype, ui
 		if (rc < 0 && rc != -ENOENT)
 			return rc;
 	}
-	return cairn_target_get_range(r->t, name, off, len, out);
+	return cairn_target_get_range_copy(r->t, copy, name, off, len, out);
+}
+
+/* Decode an encoded blob and check it against its id and expected length. */
+static int blob_decode(cairn_repo *r, cairn_codec *cx, const uint8_t pack_id[32],
+		       const cairn_blob_loc *loc, const uint8_t id[32], size_t rawlen,
+		       const uint8_t *enc, cairn_buf *out)
+{
+	uint8_t key[32], type = loc->type;
+	size_t max = rawlen ? rawlen : (loc->type == CAIRN_BLOB_TREE ? CAIRN_TREE_MAX : r->chunk_max);
+	cairn_pack_key(key, &r->keys, pack_id);
+	int rc = cairn_blob_decode(cx, key, &type, 1, enc, loc->clen, max, out);
+	cairn_wipe(key, sizeof(key));
+	if (rc == 0) {
+		uint8_t got[32];
+		cairn_chunk_id(&r->keys, out->data, out->len, got);
+		if (memcmp(got, id, 32) != 0 || (rawlen && out->len != rawlen))
+			rc = cairn_error_set(-EBADMSG, "content does not match its id");
+	}
+	if (rc < 0)
+		out->len = 0;
+	return rc;
 }
 
 int repo_blob_read(cairn_repo *r, cairn_codec *cx, const uint8_t id[32], size_t rawlen,
 		   cairn_buf *out)
 {
 	cairn_blob_loc loc;
-	char hex[65];
+	char hex[65], pname[CAIRN_PACK_NAME_MAX];
 	out->len = 0;
 	if (!cairn_index_lookup(r->idx, id, &loc)) {
 		cairn_hex(hex, id, 32);
 		return cairn_error_set(-ENOENT, "blob %.16s is in no index (missing pack or index)",
 				       hex);
 	}
-	uint8_t pack_id[32], ptype, key[32];
+	uint8_t pack_id[32], ptype;
 	cairn_index_pack_info(r->idx, loc.pack, pack_id, &ptype, NULL);
+	cairn_pack_name(pname, pack_id);
 	uint8_t *enc = cairn_xmalloc(loc.clen);
-	int rc = pack_read(r, pack_id, ptype, loc.offset, loc.clen, enc);
-	if (rc == 0) {
-		cairn_pack_entry e;
-		memcpy(e.id, id, 32);
-		e.type = loc.type;
-		e.offset = loc.offset;
-		e.clen = loc.clen;
-		e.rawlen = rawlen ? (uint32_t)rawlen
-				  : (loc.type == CAIRN_BLOB_TREE ? CAIRN_TREE_MAX : r->chunk_max);
-		cairn_pack_key(key, &r->keys, pack_id);
-		rc = cairn_blob_decode(cx, key, &e.type, 1, enc, e.clen, e.rawlen, out);
-		cairn_wipe(key, sizeof(key));
+	unsigned copies = cairn_target_ncopies(r->t);
+	int rc = -EIO;
+	char first[CAIRN_ERRMSG_MAX] = "";
+	/* every copy in preference order until one authenticates: a corrupt copy is
+	 * reported to the replica set (repair journal) and the next one is tried */
+	for (unsigned c = 0; c < copies; c++) {
+		rc = pack_read(r, c, pack_id, ptype, loc.offset, loc.clen, enc);
+		if (rc == 0)
+			rc = blob_decode(r, cx, pack_id, &loc, id, rawlen, enc, out);
 		if (rc == 0) {
-			uint8_t got[32];
-			cairn_chunk_id(&r->keys, out->data, out->len, got);
-			if (memcmp(got, id, 32) != 0 || (rawlen && out->len != rawlen))
-				rc = cairn_error_set(-EBADMSG, "content does not match its id");
+			if (c > 0)
+				repo_warn(r, "%s: read from copy %u after: %s", pname, c, first);
+			break;
 		}
+		if (!first[0])
+			snprintf(first, sizeof(first), "%s", cairn_error_last());
+		if (rc == -EBADMSG && copies > 1)
+			cairn_target_report_bad(r->t, c, pname);
 	}
 	free(enc);
 	if (rc < 0) {
-		char pname[CAIRN_PACK_NAME_MAX];
 		cairn_hex(hex, id, 32);
-		cairn_pack_name(pname, pack_id);
 		out->len = 0;
+		cairn_error_set(rc, "%s", first);
 		return cairn_error_wrap(rc, "blob %.16s in %s", hex, pname);
 	}
 	return 0;

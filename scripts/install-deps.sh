@@ -3,13 +3,18 @@
 # Idempotent: packages already present are skipped and `apt-get update` runs
 # at most once, only when something is missing.
 #
+# The Ceph packages run the single-host test cluster of scripts/ceph-start.sh
+# (mon, OSD, radosgw; no mgr: the tests do not need one) and provide librados
+# and libs3 for the rados and s3 targets.
+#
 # usage: scripts/install-deps.sh [--bench]
 #   --bench   also install the peers the benchmark compares with (restic, borg)
 set -eu
 
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
-libssl-dev libzstd-dev libxxhash-dev libargon2-dev
-check libsubunit-dev attr acl e2fsprogs"
+libssl-dev libzstd-dev libxxhash-dev libargon2-dev libfyaml-dev
+check libsubunit-dev attr acl e2fsprogs
+ceph-mon ceph-osd radosgw ceph-common librados-dev libs3-dev s3cmd uuid-runtime curl"
 BENCH_PKGS="restic borgbackup time"
 
 want="$PKGS"

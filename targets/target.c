@@ -285,3 +285,33 @@ int cairn_target_open(cairn_target **out, const char *address)
 			       "unknown repository address '%s' (expected /path or local:/path)",
 			       address);
 }
+
+/* Replica-aware helpers that also work on plain targets ---------------------- */
+
+unsigned cairn_target_ncopies(cairn_target *t)
+{
+	return t && t->ncopies ? t->ncopies(t) : 1;
+}
+
+int cairn_target_get_range_copy(cairn_target *t, unsigned copy, const char *name, uint64_t off,
+				size_t len, void *out)
+{
+	if (t && t->get_range_copy) {
+		cairn_error_clear();
+		int rc = t->get_range_copy(t, copy, name, off, len, out);
+		if (rc >= 0) {
+			STAT_ADD(t, gets, 1);
+			STAT_ADD(t, bytes_read, len);
+		}
+		return finish(t, rc, "get_range", name);
+	}
+	if (copy != 0)
+		return cairn_error_set(-ENOENT, "%s: no copy %u", t ? t->name : "?", copy);
+	return cairn_target_get_range(t, name, off, len, out);
+}
+
+void cairn_target_report_bad(cairn_target *t, unsigned copy, const char *name)
+{
+	if (t && t->report_bad)
+		t->report_bad(t, copy, name);
+}

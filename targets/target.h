@@ -61,6 +61,15 @@ struct cairn_target {
 	int (*list)(cairn_target *t, const char *prefix, cairn_target_list_cb cb, void *payload);
 	int (*del)(cairn_target *t, const char *name);
 	void (*close)(cairn_target *t); /* mandatory; frees t */
+
+	/* Replicated targets only (NULL elsewhere; members are only ever appended). */
+	/* Number of copies a read can choose from. */
+	unsigned (*ncopies)(cairn_target *t);
+	/* get_range from copy @p copy (0 = the preferred one, in preference order). */
+	int (*get_range_copy)(cairn_target *t, unsigned copy, const char *name, uint64_t off,
+			      size_t len, void *out);
+	/* The caller found copy @p copy of @p name corrupt: journal it for repair. */
+	void (*report_bad)(cairn_target *t, unsigned copy, const char *name);
 };
 
 /**
@@ -94,6 +103,38 @@ typedef struct cairn_fault_opts {
 
 int cairn_target_fault_wrap(cairn_target **out, cairn_target *inner, const cairn_fault_opts *opts);
 void cairn_target_fault_set(cairn_target *t, const cairn_fault_opts *opts);
+
+/* --- the replica set ------------------------------------------------------------ */
+
+typedef struct cairn_replica_opts {
+	unsigned min_copies;  /* a put succeeds once this many members confirm; 0 = all */
+	const char *journal;  /* repair journal file (appended); NULL = none */
+	unsigned cooldown_s;  /* a failing member is skipped this long before retrying; 0 = 30 */
+} cairn_replica_opts;
+
+/**
+ * A target that writes every object to all @p members in parallel and reads
+ * from the first healthy one (members are given nearest first), failing over
+ * on errors. What a member missed goes to the repair journal. The replica set
+ * owns the members.
+ * @return 0, -EINVAL (no members, min_copies > n).
+ */
+int cairn_target_replica_open(cairn_target **out, cairn_target *const *members, size_t n,
+			      const cairn_replica_opts *opts);
+/** Number of members of a replica set (1 for any other target). */
+size_t cairn_target_members(cairn_target *t);
+/** Member @p i of a replica set (borrowed), or @p t itself for other targets. */
+cairn_target *cairn_target_member(cairn_target *t, size_t i);
+/** Whether member @p i is healthy (not in its cool-down after a failure). */
+int cairn_target_member_healthy(cairn_target *t, size_t i);
+
+/** Copies a read can choose from (1 for plain targets). */
+unsigned cairn_target_ncopies(cairn_target *t);
+/** get_range from one copy (copy 0 on plain targets). */
+int cairn_target_get_range_copy(cairn_target *t, unsigned copy, const char *name, uint64_t off,
+				size_t len, void *out);
+/** Report a corrupt copy (no-op on plain targets). */
+void cairn_target_report_bad(cairn_target *t, unsigned copy, const char *name);
 
 /* Checked wrappers: validate arguments and the name, count stats, and make
  * sure a failure carries a message naming the target and the object. */
