@@ -76,5 +76,6 @@ int cmd_check(cli *c, int argc, char **argv);
 int cmd_key(cli *c, int argc, char **argv);
 int cmd_stats(cli *c, int argc, char **argv);
 int cmd_repair(cli *c, int argc, char **argv);
+int cmd_scrub(cli *c, int argc, char **argv);
 
 #endif

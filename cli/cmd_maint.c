@@ -559,3 +559,90 @@ int cmd_repair(cli *c, int argc, char **argv)
 		return cli_fail("repair", rc);
 	return EXIT_OK;
 }
+
+/* --- scrub -------------------------------------------------------------------------------- */
+
+int cmd_scrub(cli *c, int argc, char **argv)
+{
+	static const struct option lo[] = {{"target", 1, 0, 't'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+	const char *which = NULL;
+	int ch, rc;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "t:h", lo, NULL)) != -1) {
+		switch (ch) {
+		case 't': which = optarg; break;
+		case 'h':
+			puts("usage: cairn [--config FILE] -r REPO scrub [--target NAME|SITE|NUMBER]\n"
+			     "Reads every pack of one target (default: each in turn) and checks its "
+			     "keyless\nchecksums, and compares its objects with the other targets'. "
+			     "Needs no passphrase.");
+			return EXIT_OK;
+		default:
+			return getopt_fail("scrub");
+		}
+	}
+	if (optind != argc)
+		return bad_usage("scrub", "unexpected argument");
+	cairn_target *t;
+	if ((rc = cli_target(c, &t)))
+		return rc;
+	size_t n = cairn_target_members(t), first = 0, last = n;
+	if (which) {
+		char *end;
+		unsigned long k = strtoul(which, &end, 10);
+		size_t found = n;
+		if (!*end && *which)
+			found = k;
+		for (size_t i = 0; i < n && found == n; i++) {
+			cairn_target *m = cairn_target_member(t, i);
+			if (!strcmp(m->name, which) || (m->site && !strcmp(m->site, which)))
+				found = i;
+		}
+		if (found >= n) {
+			cli_error("scrub: no target '%s' in %s", which, t->name);
+			cairn_target_close(t);
+			return EXIT_USAGE;
+		}
+		first = found;
+		last = found + 1;
+	}
+	const char *journal = c->cfg_repo ? ((const cairn_cfg_repo *)c->cfg_repo)->journal : NULL;
+	int bad = 0;
+	if (c->json)
+		putchar('[');
+	for (size_t i = first; i < last; i++) {
+		cairn_scrub_result res;
+		cairn_target *m = cairn_target_member(t, i);
+		rc = cairn_scrub(t, i, journal, &res, c->quiet || c->json ? NULL : repair_report, c);
+		if (rc < 0)
+			bad = 1;
+		if (c->json) {
+			printf("%s{\"target\":", i > first ? "," : "");
+			json_str(stdout, m->name);
+			printf(",\"site\":");
+			json_str(stdout, m->site ? m->site : "");
+			printf(",\"packs\":%llu,\"bytes\":%llu,\"corrupt\":%llu,\"missing\":%llu,"
+			       "\"orphaned\":%llu,\"mismatched\":%llu,\"seconds\":%.3f,\"ok\":%s}",
+			       (unsigned long long)res.packs, (unsigned long long)res.bytes,
+			       (unsigned long long)res.corrupt, (unsigned long long)res.missing,
+			       (unsigned long long)res.orphaned, (unsigned long long)res.mismatched,
+			       res.seconds, rc == 0 ? "true" : "false");
+		} else if (!c->quiet) {
+			printf("scrubbed %s: %llu packs, %.1f MiB in %.1f s (%.0f MiB/s): %llu corrupt, "
+			       "%llu missing, %llu only here\n",
+			       m->name, (unsigned long long)res.packs, (double)res.bytes / 1048576.0,
+			       res.seconds,
+			       res.seconds > 0 ? (double)res.bytes / 1048576.0 / res.seconds : 0.0,
+			       (unsigned long long)res.corrupt, (unsigned long long)res.missing,
+			       (unsigned long long)res.orphaned);
+		}
+	}
+	if (c->json)
+		puts("]");
+	cairn_target_close(t);
+	if (bad) {
+		cli_error("scrub: problems found%s", journal ? " (journaled; run 'cairn repair')" : "");
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}

@@ -39,6 +39,7 @@ static const char usage_text[] =
     "  key list|add|remove|passwd   manage passphrases\n"
     "  stats                   sizes, deduplication, chunk counts\n"
     "  repair                  bring every target of a replica set level (no key needed)\n"
+    "  scrub [--target T]      check every pack copy's checksums (no key needed)\n"
     "  version                 print the version\n"
     "\n"
     "SNAPSHOT is an id prefix or 'latest' (filtered by --client/--tag/--path/--host).\n"
@@ -433,7 +434,8 @@ int main(int argc, char **argv)
 	} cmds[] = {{"init", cmd_init},       {"backup", cmd_backup}, {"snapshots", cmd_snapshots},
 		    {"ls", cmd_ls},           {"restore", cmd_restore}, {"cat", cmd_cat},
 		    {"forget", cmd_forget},   {"prune", cmd_prune},   {"check", cmd_check},
-		    {"key", cmd_key},         {"stats", cmd_stats},   {"repair", cmd_repair}};
+		    {"key", cmd_key},         {"stats", cmd_stats},   {"repair", cmd_repair},
+		    {"scrub", cmd_scrub}};
 	if (!strcmp(rest[0], "version")) {
 		printf("cairn %s\n", CAIRN_VERSION_STRING);
 		return EXIT_OK;

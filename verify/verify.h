@@ -39,3 +39,25 @@ int cairn_repair(cairn_target *t, const cairn_repair_opts *o, cairn_repair_resul
 		 void (*report)(void *payload, const char *msg), void *payload);
 
 #endif
+
+/* --- scrub ----------------------------------------------------------------------------- */
+
+typedef struct cairn_scrub_result {
+	uint64_t packs, bytes;      /* packs read from the scrubbed member */
+	uint64_t corrupt;           /* packs whose checksums fail */
+	uint64_t missing;           /* objects other members have and this one lacks */
+	uint64_t orphaned;          /* objects only this member has */
+	uint64_t mismatched;        /* objects whose size differs from the other copies */
+	double seconds;
+} cairn_scrub_result;
+
+/**
+ * Keyless scrub of member @p member of @p t (any target: then member 0 is the
+ * target itself): read every pack, verify its XXH3-128 segment and whole-pack
+ * checksums, and compare the member's listing with the other members'.
+ * Problems go to @p report naming object and member, and (for replica sets)
+ * to the journal @p journal as "bad"/"missing" lines that `repair` acts on.
+ * @return 0 if clean, -EBADMSG if anything is wrong.
+ */
+int cairn_scrub(cairn_target *t, size_t member, const char *journal, cairn_scrub_result *res,
+		void (*report)(void *payload, const char *msg), void *payload);

@@ -1,0 +1,200 @@
+/*
+ * scrub.c - keyless scrub of one copy of a repository.
+ *
+ * Every pack of the member is read whole and checked against the XXH3-128
+ * checksums of its plaintext trailer (segments of 1 MiB and the whole pack),
+ * which locates damage without any client key, so the appliance can scrub
+ * every client's data. The member's listing is compared with the other
+ * members' (missing, orphaned and size-mismatched objects). Findings are
+ * appended to the repair journal in the replica set's format, so `cairn
+ * repair` fixes exactly what scrub found.
+ */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "verify/verify.h"
+
+typedef struct lst {
+	size_t n, cap;
+	char **names;
+	uint64_t *sizes;
+} lst;
+
+static int collect(void *payload, const char *name, uint64_t size)
+{
+	lst *l = payload;
+	if (!strncmp(name, "locks/", 6))
+		return 0;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 256;
+		l->names = cairn_xrealloc(l->names, l->cap * sizeof(char *));
+		l->sizes = cairn_xrealloc(l->sizes, l->cap * sizeof(uint64_t));
+	}
+	l->names[l->n] = cairn_xstrdup(name);
+	l->sizes[l->n++] = size;
+	return 0;
+}
+
+static void lst_free(lst *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->names[i]);
+	free(l->names);
+	free(l->sizes);
+}
+
+/* Index of name in a sorted listing, or -1. */
+static long lookup(const lst *l, const char *name)
+{
+	size_t lo = 0, hi = l->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(l->names[mid], name);
+		if (!c)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static void say(void (*report)(void *, const char *), void *payload, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void say(void (*report)(void *, const char *), void *payload, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (report)
+		report(payload, msg);
+}
+
+static void jot(int fd, const char *what, const char *member, const char *name)
+{
+	if (fd < 0)
+		return;
+	char line[2200];
+	int n = snprintf(line, sizeof(line), "%lld %s %s %s\n", (long long)time(NULL), what, member,
+			 name);
+	if (n > 0 && (size_t)n < sizeof(line) && write(fd, line, (size_t)n) < 0)
+		return;
+}
+
+static int cmp_names(const void *a, const void *b, void *arg)
+{
+	const lst *l = arg;
+	return strcmp(l->names[*(const size_t *)a], l->names[*(const size_t *)b]);
+}
+
+/* Listings are sorted by every backend we have; make sure anyway. */
+static void sort_lst(lst *l)
+{
+	size_t *ix = cairn_xmalloc((l->n ? l->n : 1) * sizeof(size_t));
+	for (size_t i = 0; i < l->n; i++)
+		ix[i] = i;
+	qsort_r(ix, l->n, sizeof(size_t), cmp_names, l);
+	char **nn = cairn_xmalloc((l->n ? l->n : 1) * sizeof(char *));
+	uint64_t *ns = cairn_xmalloc((l->n ? l->n : 1) * sizeof(uint64_t));
+	for (size_t i = 0; i < l->n; i++) {
+		nn[i] = l->names[ix[i]];
+		ns[i] = l->sizes[ix[i]];
+	}
+	free(l->names);
+	free(l->sizes);
+	free(ix);
+	l->names = nn;
+	l->sizes = ns;
+}
+
+int cairn_scrub(cairn_target *t, size_t member, const char *journal, cairn_scrub_result *res,
+		void (*report)(void *payload, const char *msg), void *payload)
+{
+	size_t n = cairn_target_members(t);
+	memset(res, 0, sizeof(*res));
+	if (member >= n)
+		return cairn_error_set(-EINVAL, "scrub: no target %zu (the repository has %zu)", member,
+				       n);
+	cairn_target *m = cairn_target_member(t, member);
+	uint64_t t0 = cairn_now_ns();
+	int jfd = journal ? open(journal, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
+	lst mine = {0};
+	int rc = cairn_target_list(m, "", collect, &mine);
+	if (rc < 0) {
+		if (jfd >= 0)
+			close(jfd);
+		return cairn_error_wrap(rc, "scrub: cannot list %s", m->name);
+	}
+	sort_lst(&mine);
+	/* 1. every pack of this member against its own checksums */
+	cairn_buf b = CAIRN_BUF_INIT;
+	for (size_t i = 0; i < mine.n; i++) {
+		if (!cairn_is_pack_name(mine.names[i]))
+			continue;
+		b.len = 0;
+		int64_t seg = -1;
+		int r = cairn_target_get(m, mine.names[i], &b);
+		if (r == 0) {
+			res->packs++;
+			res->bytes += b.len;
+			r = cairn_pack_check(b.data, b.len, &seg);
+		}
+		if (r < 0) {
+			res->corrupt++;
+			say(report, payload, "%s on %s: %s", mine.names[i], m->name, cairn_error_last());
+			jot(jfd, "bad", m->name, mine.names[i]);
+		}
+	}
+	cairn_buf_free(&b);
+	/* 2. the listing against the other members' */
+	for (size_t k = 0; k < n; k++) {
+		if (k == member)
+			continue;
+		cairn_target *o = cairn_target_member(t, k);
+		lst other = {0};
+		if (cairn_target_list(o, "", collect, &other) < 0) {
+			say(report, payload, "%s: cannot list for comparison: %s", o->name,
+			    cairn_error_last());
+			lst_free(&other);
+			continue;
+		}
+		sort_lst(&other);
+		for (size_t i = 0; i < other.n; i++) {
+			long j = lookup(&mine, other.names[i]);
+			if (j < 0) {
+				res->missing++;
+				say(report, payload, "%s: missing on %s (present on %s)", other.names[i],
+				    m->name, o->name);
+				jot(jfd, "missing", m->name, other.names[i]);
+			} else if (mine.sizes[j] != other.sizes[i]) {
+				res->mismatched++;
+				say(report, payload, "%s: %llu bytes on %s, %llu on %s", other.names[i],
+				    (unsigned long long)mine.sizes[j], m->name,
+				    (unsigned long long)other.sizes[i], o->name);
+			}
+		}
+		for (size_t i = 0; i < mine.n; i++) {
+			if (lookup(&other, mine.names[i]) < 0) {
+				res->orphaned++;
+				say(report, payload, "%s: on %s but not on %s", mine.names[i], m->name,
+				    o->name);
+			}
+		}
+		lst_free(&other);
+	}
+	lst_free(&mine);
+	if (jfd >= 0)
+		close(jfd);
+	res->seconds = (double)(cairn_now_ns() - t0) / 1e9;
+	if (res->corrupt || res->missing || res->mismatched)
+		return cairn_error_set(-EBADMSG, "scrub of %s found problems", m->name);
+	return 0;
+}
