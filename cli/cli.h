@@ -32,6 +32,7 @@ typedef struct cli {
 	int compression;      /* -1: repository default */
 	int progress;         /* stderr is a terminal and not quiet/json */
 	unsigned warnings;
+	int read_member;      /* >= 0: open the repository reading only that member (drills) */
 } cli;
 
 /** Print "cairn: <msg>" on stderr, one line. */
@@ -40,6 +41,11 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_exit_code(int rc);
 /** Report an engine failure (cairn_error_last) and return its exit code. */
 int cli_fail(const char *what, int rc);
+/**
+ * Report the option getopt_long stopped at (@p ch ':' for a missing value, '?' for an
+ * unknown option; optstrings start with ':' and opterr is 0). Returns EXIT_USAGE.
+ */
+int cli_bad_option(const char *cmd, int ch, char **argv);
 
 /** The passphrase (CAIRN_PASSWORD, --password-file, CAIRN_PASSWORD_FILE, or a prompt). */
 int cli_password(cli *c, const char *env, const char *file_opt, char **out);
@@ -77,5 +83,6 @@ int cmd_key(cli *c, int argc, char **argv);
 int cmd_stats(cli *c, int argc, char **argv);
 int cmd_repair(cli *c, int argc, char **argv);
 int cmd_scrub(cli *c, int argc, char **argv);
+int cmd_drill(cli *c, int argc, char **argv);
 
 #endif

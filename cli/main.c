@@ -40,6 +40,7 @@ static const char usage_text[] =
     "  stats                   sizes, deduplication, chunk counts\n"
     "  repair                  bring every target of a replica set level (no key needed)\n"
     "  scrub [--target T]      check every pack copy's checksums (no key needed)\n"
+    "  drill [status|--due]    restore drills: restore and verify (a sample of) a snapshot\n"
     "  version                 print the version\n"
     "\n"
     "SNAPSHOT is an id prefix or 'latest' (filtered by --client/--tag/--path/--host).\n"
@@ -81,6 +82,27 @@ int cli_fail(const char *what, int rc)
 	else
 		cli_error("%s: %s", what, strerror(-rc));
 	return cli_exit_code(rc);
+}
+
+int cli_bad_option(const char *cmd, int ch, char **argv)
+{
+	/* getopt_long is quiet (opterr = 0), so this one line is all the user sees; a long
+	 * option is named as typed, a short one by optopt (it may sit in a cluster) */
+	const char *word = optind > 1 ? argv[optind - 1] : "";
+	int len = (int)strcspn(word, "=");
+	int lng = !strncmp(word, "--", 2);
+	if (ch == ':' && lng)
+		cli_error("%s: option '%s' needs a value (see 'cairn %s --help')", cmd, word, cmd);
+	else if (ch == ':')
+		cli_error("%s: option '-%c' needs a value (see 'cairn %s --help')", cmd, optopt, cmd);
+	else if (lng && word[len] == '=' && optopt)
+		cli_error("%s: option '%.*s' takes no value (see 'cairn %s --help')", cmd, len, word,
+			  cmd);
+	else if (lng)
+		cli_error("%s: unknown option '%.*s' (see 'cairn %s --help')", cmd, len, word, cmd);
+	else
+		cli_error("%s: unknown option '-%c' (see 'cairn %s --help')", cmd, optopt, cmd);
+	return EXIT_USAGE;
 }
 
 void cli_warn(void *payload, const char *msg)
@@ -228,6 +250,7 @@ int cli_open(cli *c, cairn_repo **out, int no_lock)
 	o.threads = c->threads;
 	o.zstd_level = c->compression;
 	o.no_lock = no_lock;
+	o.read_member = c->read_member;
 	rc = cairn_repo_open(out, t, pass, &o);
 	memset(pass, 0, strlen(pass));
 	free(pass);
@@ -375,6 +398,7 @@ int main(int argc, char **argv)
 {
 	cli c = {0};
 	c.compression = -1;
+	c.read_member = -1;
 	const char *v = NULL;
 	char **rest = calloc((size_t)argc + 1, sizeof(char *));
 	int n = 0, dashdash = 0;
@@ -428,6 +452,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	c.progress = !c.quiet && !c.json && isatty(2);
+	opterr = 0; /* the subcommands report bad options themselves (cli_bad_option) */
 	static const struct {
 		const char *name;
 		int (*fn)(cli *, int, char **);
@@ -435,7 +460,7 @@ int main(int argc, char **argv)
 		    {"ls", cmd_ls},           {"restore", cmd_restore}, {"cat", cmd_cat},
 		    {"forget", cmd_forget},   {"prune", cmd_prune},   {"check", cmd_check},
 		    {"key", cmd_key},         {"stats", cmd_stats},   {"repair", cmd_repair},
-		    {"scrub", cmd_scrub}};
+		    {"scrub", cmd_scrub},     {"drill", cmd_drill}};
 	if (!strcmp(rest[0], "version")) {
 		printf("cairn %s\n", CAIRN_VERSION_STRING);
 		return EXIT_OK;

@@ -917,6 +917,12 @@ int cairn_backup(cairn_repo *r, const cairn_backup_opts *o, cairn_snapshot *out,
 		goto out_early;
 	a->treecx = cairn_codec_new(r->zstd_level);
 	long adopted = repo_index_adopt_orphans(r, a->treecx);
+	if (adopted < 0) {
+		/* the index may name packs a prune deleted: deduplicating against it is unsafe */
+		rc = cairn_error_wrap((int)adopted, "backup: cannot bring the index up to date");
+		repo_unlock(r);
+		goto out_early;
+	}
 	if (adopted > 0)
 		repo_warn(r, "re-indexed %ld pack(s) left by an interrupted backup", adopted);
 	if (find_parent(a, paths, np, &parent) == 0 &&

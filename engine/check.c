@@ -143,7 +143,7 @@ static void read_pack(ck *c, const char *name, const uint8_t id[32])
 {
 	cairn_buf b = CAIRN_BUF_INIT, plain = CAIRN_BUF_INIT;
 	int64_t bad;
-	int rc = cairn_target_get(c->r->t, name, &b);
+	int rc = cairn_target_get(c->r->rt, name, &b);
 	if (rc < 0) {
 		err(c, "%s: unreadable: %s", name, cairn_error_last());
 		goto done;
@@ -211,12 +211,13 @@ int cairn_check(cairn_repo *r, const cairn_check_opts *o, cairn_check_result *re
 	c.payload = payload;
 	c.cx = cairn_codec_new(0);
 	if (r->index_errors)
-		err(&c, "%llu index segment(s) could not be loaded (see the warnings above)",
+		err(&c, "%llu index segment(s) could not be loaded (see the warnings above; "
+		    "'cairn prune' replaces corrupt ones)",
 		    (unsigned long long)r->index_errors);
 
 	/* snapshots and trees */
 	listing sl = {0};
-	int rc = cairn_target_list(r->t, "snapshots/", collect, &sl);
+	int rc = cairn_target_list(r->rt, "snapshots/", collect, &sl);
 	if (rc < 0) {
 		err(&c, "cannot list snapshots: %s", cairn_error_last());
 	}
@@ -244,7 +245,7 @@ int cairn_check(cairn_repo *r, const cairn_check_opts *o, cairn_check_result *re
 
 	/* packs: the index's packs must exist with their sizes */
 	listing pl = {0};
-	if (cairn_target_list(r->t, "data/", collect, &pl) < 0)
+	if (cairn_target_list(r->rt, "data/", collect, &pl) < 0)
 		err(&c, "cannot list packs: %s", cairn_error_last());
 	size_t np = cairn_index_npacks(r->idx);
 	uint8_t *found = cairn_xcalloc(np ? np : 1, 1);

@@ -52,8 +52,10 @@ typedef struct cairn_open_opts {
 	unsigned threads;      /* worker threads; 0 = number of CPUs */
 	int zstd_level;        /* -1: the repository's default */
 	int no_lock;           /* read-only operations may skip locking */
+	int read_member;       /* >= 0: read only from this member of a replica set, without the
+				* cache (restore drills of one copy); -1: any */
 } cairn_open_opts;
-#define CAIRN_OPEN_OPTS_INIT {1, NULL, 0, -1, 0}
+#define CAIRN_OPEN_OPTS_INIT {1, NULL, 0, -1, 0, -1}
 
 /**
  * Open the repository on @p t (which the repository then owns and closes).
@@ -164,13 +166,19 @@ typedef struct cairn_restore_opts {
 	int no_owner;         /* do not chown even as root */
 	cairn_progress_fn progress;
 	void *progress_payload;
+	double sample;        /* restore drills: share of files (0 or >= 1 = all), chosen by a
+			       * hash of (seed, path); the largest file and the deepest file are
+			       * always included */
+	uint64_t seed;
 } cairn_restore_opts;
-#define CAIRN_RESTORE_OPTS_INIT {1, NULL, NULL, 0, 0, 0, NULL, NULL}
+#define CAIRN_RESTORE_OPTS_INIT {1, NULL, NULL, 0, 0, 0, NULL, NULL, 0, 0}
 
 typedef struct cairn_restore_result {
 	uint64_t files, dirs, others, bytes, errors;
 	int64_t duration_ns;
 	int64_t first_byte_ns; /* time to first byte of file content */
+	uint64_t files_total, bytes_total; /* in the snapshot (or the included paths) */
+	char largest[1024], deepest[1024]; /* with sampling: the paths always included */
 } cairn_restore_result;
 
 int cairn_restore(cairn_repo *r, const cairn_snapshot *snap, const cairn_restore_opts *opts,
@@ -273,10 +281,18 @@ typedef struct cairn_keyinfo {
 
 int cairn_key_list(cairn_repo *r, cairn_keyinfo **out, size_t *n);
 int cairn_key_add(cairn_repo *r, const char *newpass, char idhex_out[17]);
-/** Remove a key; refuses to remove the current one. */
+/** Remove a key; refuses to remove the current one (-EPERM). */
 int cairn_key_remove(cairn_repo *r, const char *idhex);
 /** Change the passphrase: add a new key, remove the current one. */
 int cairn_key_passwd(cairn_repo *r, const char *newpass);
+
+/* --- drill reports ---------------------------------------------------------------------- */
+
+/** Store a drill report (JSON text), encrypted, as reports/<random id>. */
+int cairn_report_save(cairn_repo *r, const char *json, size_t len, char name_out[80]);
+/** Every stored report, oldest name first; @p cb gets the decrypted JSON text. */
+int cairn_reports_list(cairn_repo *r, int (*cb)(void *payload, const char *name, const char *json),
+		       void *payload);
 
 /* --- keyless ------------------------------------------------------------------------ */
 

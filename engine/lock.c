@@ -222,6 +222,10 @@ int repo_lock(cairn_repo *r, int exclusive, const char *purpose)
 
 void repo_unlock(cairn_repo *r)
 {
+	/* Failure paths unlock before returning their code: deleting the lock object clears
+	 * this thread's message, so keep it for the caller to report. */
+	char msg[CAIRN_ERRMSG_MAX];
+	snprintf(msg, sizeof(msg), "%s", cairn_error_last());
 	if (r->lock_thread_running) {
 		pthread_mutex_lock(&r->mu);
 		r->lock_stop = 1;
@@ -233,5 +237,6 @@ void repo_unlock(cairn_repo *r)
 	if (r->lock_name[0]) {
 		cairn_target_del(r->t, r->lock_name);
 		r->lock_name[0] = 0;
+		cairn_error_set(0, "%s", msg);
 	}
 }

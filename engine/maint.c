@@ -5,11 +5,13 @@
  * Prune runs under the exclusive lock, so no backup references blobs while
  * it decides what is garbage (backups hold shared locks for their whole
  * run; see lock.c). It marks every blob reachable from every snapshot; if
- * any tree cannot be read it stops without deleting anything. Packs with no
- * used blob are deleted; packs whose unused share exceeds the threshold are
- * repacked (their used blobs are read, authenticated and written to new
- * packs). The order keeps every state crash-safe: new packs, then a complete
- * new index, then the old index segments are deleted, then the old packs.
+ * any tree cannot be read it stops without deleting anything. Corrupt index
+ * segments are replaced along with the others (after orphan adoption nothing
+ * depends on them); unreadable ones stop it. Packs with no used blob are
+ * deleted; packs whose unused share exceeds the threshold are repacked (their
+ * used blobs are read, authenticated and written to new packs). The order
+ * keeps every state crash-safe: new packs, then a complete new index, then
+ * the old index segments are deleted, then the old packs.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -174,6 +176,8 @@ typedef struct segs {
 	size_t n;
 	char **names;
 	cairn_idxseg *v;
+	uint8_t *corrupt; /* per segment: skipped as corrupt (left empty in v) */
+	size_t ncorrupt;
 } segs;
 
 static int collect(void *payload, const char *name, uint64_t size)
@@ -194,24 +198,35 @@ static void segs_free(segs *s)
 	}
 	free(s->names);
 	free(s->v);
+	free(s->corrupt);
 	memset(s, 0, sizeof(*s));
 }
 
-/* Load every index segment; unreadable ones fail the call (prune must not guess). */
-static int segs_load(cairn_repo *r, cairn_codec *cx, segs *s)
+/*
+ * Load every index segment. One that fails to authenticate or decode (-EBADMSG) is
+ * skipped and marked when @p skip_corrupt; other failures (a read error may be
+ * passing) fail the call, as do corrupt segments without @p skip_corrupt.
+ */
+static int segs_load(cairn_repo *r, cairn_codec *cx, segs *s, int skip_corrupt)
 {
 	memset(s, 0, sizeof(*s));
-	int rc = cairn_target_list(r->t, "index/", collect, s);
+	int rc = cairn_target_list(r->rt, "index/", collect, s);
 	if (rc < 0)
 		return rc;
 	s->v = cairn_xcalloc(s->n ? s->n : 1, sizeof(cairn_idxseg));
+	s->corrupt = cairn_xcalloc(s->n ? s->n : 1, 1);
 	cairn_buf pt = CAIRN_BUF_INIT;
 	for (size_t i = 0; i < s->n && rc == 0; i++) {
 		rc = repo_load_object(r, cx, s->names[i], CAIRN_OBJ_INDEX, 1u << 30, 1, &pt);
 		if (rc == 0)
 			rc = cairn_idxseg_decode(&s->v[i], pt.data, pt.len);
-		if (rc < 0)
+		if (rc == -EBADMSG && skip_corrupt) {
+			s->corrupt[i] = 1;
+			s->ncorrupt++;
+			rc = 0;
+		} else if (rc < 0) {
 			cairn_error_wrap(rc, "%s", s->names[i]);
+		}
 	}
 	cairn_buf_free(&pt);
 	return rc;
@@ -225,7 +240,7 @@ int cairn_repo_stats(cairn_repo *r, cairn_stats *out)
 	cairn_codec *cx = cairn_codec_new(0);
 	segs s;
 	idset packs = {0}, blobs = {0};
-	int rc = segs_load(r, cx, &s);
+	int rc = segs_load(r, cx, &s, 1); /* opening the repository warned about corrupt ones */
 	for (size_t i = 0; rc == 0 && i < s.n; i++) {
 		for (size_t p = 0; p < s.v[i].n; p++) {
 			const cairn_idx_pack *pk = &s.v[i].packs[p];
@@ -355,7 +370,7 @@ int cairn_cat(cairn_repo *r, const char *what, cairn_buf *out)
 		cairn_kdf_params k;
 		char label[256];
 		int64_t created;
-		if ((rc = cairn_target_get(r->t, what, &pt)) == 0 &&
+		if ((rc = cairn_target_get(r->rt, what, &pt)) == 0 &&
 		    (rc = cairn_keyfile_info(pt.data, pt.len, label, sizeof(label), &created, &k)) ==
 			0)
 			catf(out, "label %s\ncreated_ns %lld\nkdf argon2id t=%u m=%u KiB lanes=%u\n",
@@ -408,7 +423,11 @@ int cairn_prune(cairn_repo *r, const cairn_prune_opts *o, cairn_prune_result *re
 	/* a fresh view: packs of crashed backups first, then every index segment */
 	if ((rc = (int)repo_index_adopt_orphans(r, w.cx)) < 0)
 		goto out;
-	if ((rc = segs_load(r, w.cx, &s)) < 0) {
+	/* A corrupt segment carries nothing that is lost: every pack on the target is
+	 * indexed by the segments that load (adoption just indexed the packs only it
+	 * named), so it is left out and replaced with the rest. A segment that cannot
+	 * be read at all may be fine on the next try: then nothing is deleted. */
+	if ((rc = segs_load(r, w.cx, &s, 1)) < 0) {
 		cairn_error_wrap(rc, "prune: an index segment is unreadable, nothing deleted "
 				     "(run 'cairn check')");
 		goto out;
@@ -471,7 +490,7 @@ int cairn_prune(cairn_repo *r, const cairn_prune_opts *o, cairn_prune_result *re
 					const cairn_pack_entry *e = &pk->e[k];
 					enc.len = 0;
 					cairn_buf_reserve(&enc, e->clen);
-					rc = cairn_target_get_range(r->t, name, e->offset, e->clen,
+					rc = cairn_target_get_range(r->rt, name, e->offset, e->clen,
 								    enc.data);
 					if (rc == 0)
 						rc = cairn_pack_blob_decode(w.cx, &r->keys, key, e,
@@ -537,7 +556,7 @@ int cairn_prune(cairn_repo *r, const cairn_prune_opts *o, cairn_prune_result *re
 		goto out;
 	/* the new complete index, then the old segments, then the dead packs */
 	progress(o, "writing the new index");
-	if (!ndead && s.n <= 1)
+	if (!ndead && s.n <= 1 && !s.ncorrupt)
 		goto out; /* nothing to change */
 	char newest[80] = "";
 	for (;;) {
@@ -561,9 +580,13 @@ int cairn_prune(cairn_repo *r, const cairn_prune_opts *o, cairn_prune_result *re
 		memmove(fresh.packs, fresh.packs + take, (fresh.n - take) * sizeof(cairn_idx_pack));
 		fresh.n -= take;
 	}
-	for (size_t i = 0; i < s.n; i++)
+	for (size_t i = 0; i < s.n; i++) {
 		if ((rc = cairn_target_del(r->t, s.names[i])) < 0 && rc != -ENOENT)
 			goto out;
+		if (s.corrupt[i])
+			repo_warn(r, "%s: unusable index segment removed (its packs are indexed "
+				     "again)", s.names[i]);
+	}
 	progress(o, "deleting %zu packs", ndead);
 	rc = 0;
 	for (size_t i = 0; i < ndead; i++) {

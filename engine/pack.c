@@ -227,8 +227,8 @@ int cairn_pack_trailer_parse(cairn_pack_trailer *out, const uint8_t *tr, size_t 
 	memcpy(out->whole, tr + 28, 16);
 	out->trailer_len = tl;
 	if (out->seg_size < 4096 || out->seg_size > (1u << 30) ||
-	    out->data_len + tl != pack_size || out->hdr_off + out->hdr_len != out->data_len ||
-	    out->hdr_len < CAIRN_BLOB_OVERHEAD ||
+	    out->data_len + tl != pack_size || out->hdr_len > out->data_len ||
+	    out->hdr_off != out->data_len - out->hdr_len || out->hdr_len < CAIRN_BLOB_OVERHEAD ||
 	    (uint64_t)out->nseg != (out->data_len + out->seg_size - 1) / out->seg_size ||
 	    body != 44 + (size_t)out->nseg * 16)
 		return cairn_error_set(-EBADMSG, "pack trailer fields are inconsistent");
@@ -298,7 +298,7 @@ int cairn_pack_header_decode(cairn_codec *cx, const cairn_keyset *keys, const ui
 		if (cairn_rd_u8(&rd, &e[i].type) < 0 || cairn_rd_raw(&rd, e[i].id, 32) < 0 ||
 		    cairn_rd_uvar(&rd, &off) < 0 || cairn_rd_uvar(&rd, &clen) < 0 ||
 		    cairn_rd_uvar(&rd, &rawlen) < 0 || off != expect || clen < CAIRN_BLOB_OVERHEAD ||
-		    off + clen > hdr_off || rawlen > UINT32_MAX ||
+		    clen > hdr_off - off || off + clen > UINT32_MAX || rawlen > UINT32_MAX ||
 		    (e[i].type != CAIRN_BLOB_DATA && e[i].type != CAIRN_BLOB_TREE)) {
 			free(e);
 			cairn_buf_free(&pt);

@@ -281,14 +281,14 @@ int repo_load_object(cairn_repo *r, cairn_codec *cx, const char *name, uint8_t k
 	int rc, cached = 0;
 	if (cacheable && cache_get(r, name, &raw) == 0)
 		cached = 1;
-	else if ((rc = cairn_target_get(r->t, name, &raw)) < 0)
+	else if ((rc = cairn_target_get(r->rt, name, &raw)) < 0)
 		goto done;
 	rc = cairn_unseal(cx, &r->keys, kind, raw.data, raw.len, max, out);
 	if (rc < 0 && cached) {
 		/* a damaged cache entry: drop it and use the target's copy */
 		cache_drop(r, name);
 		raw.len = 0;
-		if ((rc = cairn_target_get(r->t, name, &raw)) < 0)
+		if ((rc = cairn_target_get(r->rt, name, &raw)) < 0)
 			goto done;
 		cached = 0;
 		rc = cairn_unseal(cx, &r->keys, kind, raw.data, raw.len, max, out);
@@ -334,7 +334,7 @@ static void name_list_free(name_list *l)
 static int open_keys(cairn_repo *r, const char *pass)
 {
 	name_list keys = {0};
-	int rc = cairn_target_list(r->t, "keys/", collect_name, &keys);
+	int rc = cairn_target_list(r->rt, "keys/", collect_name, &keys);
 	if (rc < 0)
 		return rc;
 	if (!keys.n) {
@@ -344,7 +344,7 @@ static int open_keys(cairn_repo *r, const char *pass)
 	rc = -EKEYREJECTED;
 	for (size_t i = 0; i < keys.n && rc == -EKEYREJECTED; i++) {
 		cairn_buf f = CAIRN_BUF_INIT;
-		int kr = cairn_target_get(r->t, keys.names[i], &f);
+		int kr = cairn_target_get(r->rt, keys.names[i], &f);
 		if (kr == 0)
 			kr = cairn_keyfile_open(&r->keys, f.data, f.len, pass);
 		cairn_buf_free(&f);
@@ -367,7 +367,7 @@ static int open_keys(cairn_repo *r, const char *pass)
 int repo_index_load(cairn_repo *r)
 {
 	name_list l = {0};
-	int rc = cairn_target_list(r->t, "index/", collect_name, &l);
+	int rc = cairn_target_list(r->rt, "index/", collect_name, &l);
 	if (rc < 0)
 		return rc;
 	cairn_codec *cx = cairn_codec_new(0);
@@ -383,7 +383,7 @@ int repo_index_load(cairn_repo *r)
 				continue;
 			r->index_errors++;
 			repo_warn(r, "index segment %s is unusable (%s); its packs will be re-indexed "
-				     "by the next backup",
+				     "by the next backup or prune, and prune removes it",
 				  l.names[i], cairn_error_last());
 			continue;
 		}
@@ -410,12 +410,22 @@ int cairn_repo_open(cairn_repo **out, cairn_target *t, const char *pass,
 		return cairn_error_set(-EINVAL, "open: missing target or passphrase");
 	cairn_repo *r = cairn_xcalloc(1, sizeof(*r));
 	r->t = t;
+	r->rt = t;
+	if (o->read_member >= 0) {
+		/* a drill of one copy: every read goes to that member, no cache in between */
+		r->rt = cairn_target_member(t, (size_t)o->read_member);
+		if (!r->rt) {
+			free(r);
+			return cairn_error_set(-EINVAL, "%s has no target number %d", t->name,
+					       o->read_member);
+		}
+	}
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->lock_cond, NULL);
 	r->no_lock = o->no_lock;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	r->threads = o->threads ? o->threads : (unsigned)(ncpu > 0 ? ncpu : 2);
-	rc = cairn_target_get(t, "config", &cfg);
+	rc = cairn_target_get(r->rt, "config", &cfg);
 	if (rc == -ENOENT) {
 		rc = cairn_error_set(-ENOENT, "%s: no repository there (no config object; run "
 					      "'cairn init' first)", t->name);
@@ -433,7 +443,7 @@ int cairn_repo_open(cairn_repo **out, cairn_target *t, const char *pass,
 	if (o->zstd_level >= 0)
 		r->zstd_level = o->zstd_level;
 	cairn_keyset_gear(&r->keys, r->gear);
-	if (!o->cache_dir || *o->cache_dir) {
+	if (o->read_member < 0 && (!o->cache_dir || *o->cache_dir)) {
 		char *root = o->cache_dir ? cairn_xstrdup(o->cache_dir) : default_cache_root();
 		if (root) {
 			size_t n = strlen(root) + 80;
@@ -482,7 +492,7 @@ static int pack_read(cairn_repo *r, unsigned copy, const uint8_t pack_id[32], ui
 		cairn_buf whole = CAIRN_BUF_INIT;
 		int rc = cache_get(r, name, &whole);
 		if (rc < 0) {
-			rc = cairn_target_get(r->t, name, &whole);
+			rc = cairn_target_get(r->rt, name, &whole);
 			if (rc == 0) {
 				int64_t bad;
 				if (cairn_pack_verify(whole.data, whole.len, &bad) == 0)
@@ -498,7 +508,7 @@ static int pack_read(cairn_repo *r, unsigned copy, const uint8_t pack_id[32], ui
 		if (rc < 0 && rc != -ENOENT)
 			return rc;
 	}
-	return cairn_target_get_range_copy(r->t, copy, name, off, len, out);
+	return cairn_target_get_range_copy(r->rt, copy, name, off, len, out);
 }
 
 /* Decode an encoded blob and check it against its id and expected length. */
@@ -537,7 +547,7 @@ int repo_blob_read(cairn_repo *r, cairn_codec *cx, const uint8_t id[32], size_t 
 	cairn_index_pack_info(r->idx, loc.pack, pack_id, &ptype, NULL);
 	cairn_pack_name(pname, pack_id);
 	uint8_t *enc = cairn_xmalloc(loc.clen);
-	unsigned copies = cairn_target_ncopies(r->t);
+	unsigned copies = cairn_target_ncopies(r->rt);
 	int rc = -EIO;
 	char first[CAIRN_ERRMSG_MAX] = "";
 	/* every copy in preference order until one authenticates: a corrupt copy is
@@ -554,7 +564,7 @@ int repo_blob_read(cairn_repo *r, cairn_codec *cx, const uint8_t id[32], size_t 
 		if (!first[0])
 			snprintf(first, sizeof(first), "%s", cairn_error_last());
 		if (rc == -EBADMSG && copies > 1)
-			cairn_target_report_bad(r->t, c, pname);
+			cairn_target_report_bad(r->rt, c, pname);
 	}
 	free(enc);
 	if (rc < 0) {
@@ -635,19 +645,19 @@ static int pack_header_fetch(cairn_repo *r, cairn_codec *cx, const char *name, u
 	if (size < CAIRN_PACK_FOOTER)
 		return cairn_error_set(-EBADMSG, "%s: pack of %llu bytes is truncated", name,
 				       (unsigned long long)size);
-	if ((rc = cairn_target_get_range(r->t, name, size - CAIRN_PACK_FOOTER, CAIRN_PACK_FOOTER,
+	if ((rc = cairn_target_get_range(r->rt, name, size - CAIRN_PACK_FOOTER, CAIRN_PACK_FOOTER,
 					 foot)) < 0 ||
 	    (rc = cairn_pack_footer(foot, size, &tl)) < 0)
 		return rc;
 	uint8_t *buf = cairn_xmalloc(tl);
-	rc = cairn_target_get_range(r->t, name, size - tl, tl, buf);
+	rc = cairn_target_get_range(r->rt, name, size - tl, tl, buf);
 	if (rc == 0)
 		rc = cairn_pack_trailer_parse(&tr, buf, tl, size);
 	free(buf);
 	if (rc < 0)
 		return rc;
 	buf = cairn_xmalloc(tr.hdr_len);
-	rc = cairn_target_get_range(r->t, name, tr.hdr_off, tr.hdr_len, buf);
+	rc = cairn_target_get_range(r->rt, name, tr.hdr_off, tr.hdr_len, buf);
 	if (rc == 0)
 		rc = cairn_pack_header_decode(cx, &r->keys, pack_id, buf, tr.hdr_len, tr.hdr_off, e,
 					      n);
@@ -680,7 +690,23 @@ long repo_index_adopt_orphans(cairn_repo *r, cairn_codec *cx)
 	pack_listing l = {0};
 	cairn_idxseg seg = {0};
 	long adopted = 0;
-	int rc = cairn_target_list(r->t, "data/", collect_pack, &l);
+	int rc = cairn_target_list(r->rt, "data/", collect_pack, &l);
+	/* An index that names packs the target no longer has was loaded before a prune
+	 * deleted them (by a process that kept the repository open, or between opening and
+	 * locking): deduplicating against it would reference blobs that are gone. Under
+	 * the caller's lock no prune runs, so a reload now is current. */
+	size_t present = 0;
+	for (size_t i = 0; rc == 0 && i < l.n; i++) {
+		uint8_t id[32];
+		uint32_t no;
+		present += cairn_pack_name_parse(l.names[i], id) == 0 &&
+			   cairn_index_pack_find(r->idx, id, &no);
+	}
+	if (rc == 0 && present < cairn_index_npacks(r->idx)) {
+		cairn_index_free(r->idx);
+		r->idx = cairn_index_new();
+		rc = repo_index_load(r);
+	}
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {
 		uint8_t id[32];
 		uint32_t no;
@@ -719,14 +745,14 @@ int cairn_key_list(cairn_repo *r, cairn_keyinfo **out, size_t *n)
 	name_list l = {0};
 	*out = NULL;
 	*n = 0;
-	int rc = cairn_target_list(r->t, "keys/", collect_name, &l);
+	int rc = cairn_target_list(r->rt, "keys/", collect_name, &l);
 	if (rc < 0)
 		return rc;
 	cairn_keyinfo *k = cairn_xcalloc(l.n ? l.n : 1, sizeof(*k));
 	size_t m = 0;
 	for (size_t i = 0; i < l.n; i++) {
 		cairn_buf f = CAIRN_BUF_INIT;
-		if (cairn_target_get(r->t, l.names[i], &f) == 0 &&
+		if (cairn_target_get(r->rt, l.names[i], &f) == 0 &&
 		    cairn_keyfile_info(f.data, f.len, k[m].label, sizeof(k[m].label),
 				       &k[m].created_ns, NULL) == 0) {
 			snprintf(k[m].idhex, sizeof(k[m].idhex), "%s", l.names[i] + 5);
@@ -749,7 +775,7 @@ int cairn_key_add(cairn_repo *r, const char *newpass, char idhex_out[17])
 	if (!newpass || !*newpass)
 		return cairn_error_set(-EINVAL, "key add: empty passphrase refused");
 	/* new keys use the same KDF cost as the current one */
-	if (cairn_target_get(r->t, r->key_name, &f) == 0)
+	if (cairn_target_get(r->rt, r->key_name, &f) == 0)
 		cairn_keyfile_info(f.data, f.len, NULL, 0, NULL, &kdf);
 	cairn_buf_free(&f);
 	int rc = write_key(r->t, &r->keys, newpass, &kdf, kid, name, sizeof(name));
@@ -764,8 +790,9 @@ int cairn_key_remove(cairn_repo *r, const char *idhex)
 	if (!idhex || strlen(idhex) != 16 || strspn(idhex, "0123456789abcdef") != 16)
 		return cairn_error_set(-EINVAL, "key remove: '%s' is not a key id", idhex ? idhex : "");
 	snprintf(name, sizeof(name), "keys/%s", idhex);
+	/* not -EBUSY: that means "locked by another operation" (exit code 11, retry later) */
 	if (!strcmp(name, r->key_name))
-		return cairn_error_set(-EBUSY, "key %s is the one in use; use another key to remove it",
+		return cairn_error_set(-EPERM, "key %s is the one in use; use another key to remove it",
 				       idhex);
 	return cairn_target_del(r->t, name);
 }

@@ -17,12 +17,13 @@
 #define CAIRN_OBJ_INDEX 1
 #define CAIRN_OBJ_SNAPSHOT 2
 #define CAIRN_OBJ_LOCK 3
-#define CAIRN_OBJ_REPORT 4
+#define CAIRN_OBJ_REPORT 4 /* drill reports: JSON text */
 
 #define CAIRN_TREE_MAX (256u << 20) /* largest tree blob accepted */
 
 struct cairn_repo {
-	cairn_target *t;
+	cairn_target *t;          /* where objects are written (and read from, normally) */
+	cairn_target *rt;         /* where objects are read from: t, or one member (drills) */
 	cairn_keyset keys;
 	char key_name[64];        /* keys/<id> this session opened */
 	char idhex[65];
@@ -75,7 +76,9 @@ int repo_index_write(cairn_repo *r, cairn_codec *cx, cairn_idxseg *seg, char nam
 /** (Re)load every index segment. */
 int repo_index_load(cairn_repo *r);
 /**
- * Find packs that no index segment names (left by an interrupted backup),
+ * Bring the in-memory index up to date with the target (call under a lock):
+ * reload it if it names packs that are gone (a prune ran since it was loaded),
+ * then find packs that no index segment names (left by an interrupted backup),
  * read their headers and write an index segment for them.
  * @return number of packs adopted, or a negative errno.
  */

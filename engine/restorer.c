@@ -65,6 +65,7 @@ typedef struct rst {
 	atomic_uint_fast64_t bytes, first_byte;
 	cairn_codec *cx;
 	int is_root;
+	int sampling;
 } rst;
 
 static void rwarn(rst *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -313,6 +314,52 @@ static void restore_file(rst *s, int dirfd, const char *rel, const cairn_node *n
 static void restore_tree(rst *s, int dirfd, const char *path, const char *rel,
 			 const uint8_t tree_id[32], int all);
 
+/* Sampling: a file is in the sample when a hash of (seed, path) falls below the share. */
+static int in_sample(rst *s, const char *path)
+{
+	if (!s->sampling)
+		return 1;
+	if (!strcmp(path, s->res->largest) || !strcmp(path, s->res->deepest))
+		return 1;
+	uint64_t h = 1469598103934665603ull ^ s->o->seed;
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return (double)(h >> 11) / 9007199254740992.0 < s->o->sample;
+}
+
+/* Pre-pass: totals, the largest file and the deepest file of what would be restored. */
+static void survey(rst *s, const uint8_t tree_id[32], const char *path, int all, int depth,
+		   uint64_t *largest, int *deepest)
+{
+	cairn_tree t;
+	if (repo_tree_load(s->r, s->cx, tree_id, &t) < 0)
+		return; /* reported by the restore pass */
+	for (size_t i = 0; i < t.n; i++) {
+		const cairn_node *n = &t.nodes[i];
+		char *p = raw_join(path, n->name);
+		int m = all ? 2 : inc_match(s, p);
+		if (m && n->type == CAIRN_NODE_DIR) {
+			survey(s, n->subtree, p, m == 2, depth + 1, largest, deepest);
+		} else if (m == 2 && n->type == CAIRN_NODE_FILE) {
+			s->res->files_total++;
+			s->res->bytes_total += n->size;
+			if (n->size > *largest || !s->res->largest[0]) {
+				*largest = n->size;
+				snprintf(s->res->largest, sizeof(s->res->largest), "%s", p);
+			}
+			if (depth > *deepest) {
+				*deepest = depth;
+				snprintf(s->res->deepest, sizeof(s->res->deepest), "%s", p);
+			}
+		}
+		free(p);
+	}
+	cairn_tree_free(&t);
+}
+
 static void restore_dir(rst *s, int dirfd, const char *path, const char *rel,
 			const cairn_node *n, int all, const char *where)
 {
@@ -366,9 +413,13 @@ static void restore_tree(rst *s, int dirfd, const char *path, const char *rel,
 		case CAIRN_NODE_DIR:
 			restore_dir(s, dirfd, path, rel, n, m == 2, where);
 			break;
-		case CAIRN_NODE_FILE:
-			restore_file(s, dirfd, crel, n, where);
+		case CAIRN_NODE_FILE: {
+			char *fp = raw_join(path, n->name);
+			if (in_sample(s, fp))
+				restore_file(s, dirfd, crel, n, where);
+			free(fp);
 			break;
+		}
 		default:
 			if (try_link(s, dirfd, n, where))
 				break;
@@ -450,6 +501,12 @@ int cairn_restore(cairn_repo *r, const cairn_snapshot *snap, const cairn_restore
 	for (unsigned i = 0; i < nw; i++)
 		pthread_create(&th[i], NULL, worker_main, &s);
 
+	s.sampling = o->sample > 0 && o->sample < 1;
+	{
+		uint64_t largest = 0;
+		int deepest = -1;
+		survey(&s, snap->tree, "/", s.ninc == 0, 0, &largest, &deepest);
+	}
 	restore_tree(&s, s.rootfd, "/", "", snap->tree, s.ninc == 0);
 
 	cairn_queue_close(&s.jobs);

@@ -196,6 +196,18 @@ static int collect(void *payload, const char *name, uint64_t size)
 	return 0;
 }
 
+static int collect_any(void *payload, const char *name, uint64_t size)
+{
+	snaplist *l = payload;
+	(void)size;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->names = cairn_xrealloc(l->names, l->cap * sizeof(char *));
+	}
+	l->names[l->n++] = cairn_xstrdup(name);
+	return 0;
+}
+
 static int cmp_time(const void *a, const void *b)
 {
 	const cairn_snapshot *x = a, *y = b;
@@ -209,7 +221,7 @@ int cairn_snapshots_list(cairn_repo *r, cairn_snapshot **out, size_t *n)
 	snaplist l = {0};
 	*out = NULL;
 	*n = 0;
-	int rc = cairn_target_list(r->t, "snapshots/", collect, &l);
+	int rc = cairn_target_list(r->rt, "snapshots/", collect, &l);
 	if (rc < 0)
 		return rc;
 	cairn_snapshot *v = cairn_xcalloc(l.n ? l.n : 1, sizeof(*v));
@@ -401,4 +413,41 @@ void cairn_retention_apply(const cairn_retention *pol, const cairn_snapshot *s, 
 		}
 	}
 	free(done);
+}
+
+/* --- drill reports ------------------------------------------------------------------- */
+
+int cairn_report_save(cairn_repo *r, const char *json, size_t len, char name_out[80])
+{
+	cairn_codec *cx = cairn_codec_new(3);
+	char name[80];
+	int rc = repo_save_object(r, cx, "reports", CAIRN_OBJ_REPORT, json, len, name);
+	cairn_codec_free(cx);
+	if (rc == 0 && name_out)
+		memcpy(name_out, name, 80);
+	return rc;
+}
+
+int cairn_reports_list(cairn_repo *r, int (*cb)(void *payload, const char *name, const char *json),
+		       void *payload)
+{
+	snaplist l = {0};
+	int rc = cairn_target_list(r->rt, "reports/", collect_any, &l);
+	cairn_codec *cx = cairn_codec_new(0);
+	cairn_buf pt = CAIRN_BUF_INIT;
+	for (size_t i = 0; rc == 0 && i < l.n; i++) {
+		int lr = repo_load_object(r, cx, l.names[i], CAIRN_OBJ_REPORT, 1u << 20, 0, &pt);
+		if (lr < 0) {
+			repo_warn(r, "%s: unreadable report skipped: %s", l.names[i], cairn_error_last());
+			continue;
+		}
+		cairn_buf_put_u8(&pt, 0);
+		rc = cb(payload, l.names[i], (const char *)pt.data);
+	}
+	for (size_t i = 0; i < l.n; i++)
+		free(l.names[i]);
+	free(l.names);
+	cairn_buf_free(&pt);
+	cairn_codec_free(cx);
+	return rc;
 }

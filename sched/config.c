@@ -2,7 +2,9 @@
  * config.c - the YAML configuration file (libfyaml), see sched.h and
  * docs/CONFIG.md.
  */
+#include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +61,79 @@ static unsigned get_uint(ctx *c, struct fy_node *n, const char *path, unsigned m
 		return 0;
 	}
 	return (unsigned)v;
+}
+
+int cairn_parse_duration(const char *s, int64_t *out)
+{
+	int64_t total = 0;
+	if (!s || !*s)
+		return -1;
+	while (*s) {
+		char *end;
+		errno = 0;
+		long long v = strtoll(s, &end, 10);
+		if (end == s || errno || v < 0)
+			return -1;
+		int64_t unit;
+		switch (*end) {
+		case 's': unit = 1; break;
+		case 'm': unit = 60; break;
+		case 'h': unit = 3600; break;
+		case 'd': unit = 86400; break;
+		case 'w': unit = 7 * 86400; break;
+		case 'M': unit = 30 * 86400; break;
+		case 'y': unit = 365 * 86400; break;
+		default: return -1;
+		}
+		if (v > INT64_MAX / 1000000000 / unit)
+			return -1;
+		total += (int64_t)v * unit * 1000000000;
+		s = end + 1;
+	}
+	*out = total;
+	return 0;
+}
+
+static void parse_drill(ctx *c, struct fy_node *n, const char *path, cairn_cfg_repo *r)
+{
+	if (fy_node_get_type(n) != FYNT_MAPPING) {
+		bad(c, path, "expected a mapping (interval, sample, sandbox, compare_live)");
+		return;
+	}
+	void *it = NULL;
+	struct fy_node_pair *p;
+	char sub[2048];
+	while ((p = fy_node_mapping_iterate(n, &it)) && !c->rc) {
+		const char *k = scalar(c, fy_node_pair_key(p), path);
+		struct fy_node *v = fy_node_pair_value(p);
+		if (!k)
+			return;
+		snprintf(sub, sizeof(sub), "%s.%s", path, k);
+		const char *val = scalar(c, v, sub);
+		if (!val)
+			return;
+		if (!strcmp(k, "interval")) {
+			if (cairn_parse_duration(val, &r->drill_interval_ns) < 0 ||
+			    r->drill_interval_ns <= 0)
+				bad(c, sub, "'%s' is not a duration like 30d or 12h", val);
+			else if (r->drill_interval_ns > CAIRN_DRILL_FLOOR_NS)
+				bad(c, sub, "%s exceeds the hard floor of one drill a year", val);
+		} else if (!strcmp(k, "sample")) {
+			char *end;
+			double v2 = strtod(val, &end);
+			if (*end == '%')
+				v2 /= 100, end++;
+			if (*end || v2 <= 0 || v2 > 1)
+				bad(c, sub, "'%s' is not a share like 10%% or 0.1", val);
+			r->drill_sample = v2;
+		} else if (!strcmp(k, "sandbox")) {
+			r->drill_sandbox = cairn_xstrdup(val);
+		} else if (!strcmp(k, "compare_live")) {
+			r->drill_compare_live = !strcmp(val, "true") || !strcmp(val, "yes");
+		} else {
+			bad(c, sub, "unknown key (expected interval, sample, sandbox, compare_live)");
+		}
+	}
 }
 
 static void parse_target(ctx *c, struct fy_node *n, const char *path, cairn_cfg_target *t)
@@ -118,6 +193,8 @@ static void parse_repo(ctx *c, struct fy_node *n, const char *path, cairn_cfg_re
 			r->cache_dir = dup_scalar(c, v, sub);
 		else if (!strcmp(k, "min_copies"))
 			r->min_copies = get_uint(c, v, sub, 64);
+		else if (!strcmp(k, "drill"))
+			parse_drill(c, v, sub, r);
 		else if (!strcmp(k, "targets")) {
 			if (fy_node_get_type(v) != FYNT_SEQUENCE) {
 				bad(c, sub, "expected a list of targets");
@@ -138,7 +215,7 @@ static void parse_repo(ctx *c, struct fy_node *n, const char *path, cairn_cfg_re
 			}
 		} else
 			bad(c, sub, "unknown key (expected targets, min_copies, password_file, journal, "
-				    "cache_dir)");
+				    "cache_dir, drill)");
 	}
 	if (c->rc)
 		return;
@@ -191,6 +268,8 @@ int cairn_config_load(cairn_config **out, const char *path)
 					snprintf(rpath, sizeof(rpath), "repositories.%s", name);
 					cairn_cfg_repo *r = &cfg->repos[cfg->nrepos++];
 					r->name = cairn_xstrdup(name);
+					r->drill_interval_ns = CAIRN_DRILL_DEFAULT_NS;
+					r->drill_sample = 1;
 					parse_repo(&c, fy_node_pair_value(rp), rpath, r);
 				}
 			} else {
@@ -227,6 +306,7 @@ void cairn_config_free(cairn_config *c)
 		free(r->password_file);
 		free(r->journal);
 		free(r->cache_dir);
+		free(r->drill_sandbox);
 	}
 	free(c->repos);
 	free(c->path);

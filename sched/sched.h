@@ -28,6 +28,12 @@ typedef struct cairn_cfg_repo {
 	char *journal;          /* repair journal of the replica set */
 	char *cache_dir;
 	unsigned min_copies;    /* 0 = all targets */
+	/* restore drill policy */
+	int64_t drill_interval_ns; /* a passing drill of every target at least this often
+				    * (default 30 days, never more than 365 days) */
+	double drill_sample;    /* share of files per drill (default 1 = everything) */
+	char *drill_sandbox;    /* restore under this directory (default: verify without writing) */
+	int drill_compare_live; /* compare unchanged files with the live source */
 	size_t ntargets;
 	cairn_cfg_target *targets;
 } cairn_cfg_repo;
@@ -41,6 +47,12 @@ typedef struct cairn_config {
 /** Load and validate a configuration file. @return 0, -ENOENT, -EINVAL (message says where). */
 int cairn_config_load(cairn_config **out, const char *path);
 void cairn_config_free(cairn_config *c);
+#define CAIRN_DRILL_DEFAULT_NS (30ll * 86400 * 1000000000)
+#define CAIRN_DRILL_FLOOR_NS (365ll * 86400 * 1000000000)
+
+/** Parse a duration such as 30d, 12h, 90m, 1y, 2w (0 or -1). */
+int cairn_parse_duration(const char *s, int64_t *out_ns);
+
 /** The repository named @p name, or NULL. */
 const cairn_cfg_repo *cairn_config_repo(const cairn_config *c, const char *name);
 /**

@@ -61,3 +61,54 @@ typedef struct cairn_scrub_result {
  */
 int cairn_scrub(cairn_target *t, size_t member, const char *journal, cairn_scrub_result *res,
 		void (*report)(void *payload, const char *msg), void *payload);
+
+/* --- restore drills ------------------------------------------------------------------------ */
+
+typedef struct cairn_drill_opts {
+	unsigned version;        /* 1 */
+	const char *snapshot;    /* id prefix, "latest" (default) or "random" (seeded) */
+	const char *client;      /* only snapshots of this client */
+	double sample;           /* share of files to restore (0 or 1 = everything) */
+	uint64_t seed;           /* sample and "random" choice; 0 = derived from the time */
+	const char *sandbox;     /* restore below this directory (removed afterwards); NULL = verify
+				  * in memory without writing */
+	int compare_live;        /* with a sandbox: compare restored files that are unchanged since
+				  * the snapshot with the live source */
+	int keep_sandbox;        /* leave the restored files for inspection */
+} cairn_drill_opts;
+#define CAIRN_DRILL_OPTS_INIT {1, "latest", NULL, 0, 0, NULL, 0, 0}
+
+typedef struct cairn_drill_report {
+	char repository[65];     /* repository id */
+	char client[256];
+	char snapshot[65];
+	char target[512], site[128];
+	int64_t time_ns;         /* when the drill ran */
+	int64_t snapshot_time_ns;
+	double sample;
+	uint64_t seed;
+	uint64_t files, bytes;   /* restored and verified */
+	uint64_t files_total, bytes_total;
+	uint64_t meta_checked, live_compared;
+	double seconds, mb_per_s, first_byte_s;
+	uint64_t errors;
+	char first_error[512];
+	int passed;
+} cairn_drill_report;
+
+/**
+ * Run a restore drill on @p r (open it with read_member to drill one copy):
+ * restore the chosen snapshot, or a seeded sample of it, authenticating every
+ * blob and checking every chunk id and whole-file digest; with a sandbox also
+ * the metadata of what was restored and (compare_live) the content of files
+ * unchanged since the snapshot against the live source.
+ * @return 0 (the drill ran; see rep->passed), or a negative errno if it could
+ *         not run at all (no snapshot...).
+ */
+int cairn_drill(cairn_repo *r, const cairn_drill_opts *o, cairn_drill_report *rep,
+		void (*warn)(void *payload, const char *msg), void *payload);
+
+/** The report as one JSON object (appended to @p out). */
+void cairn_drill_report_json(const cairn_drill_report *rep, cairn_buf *out);
+/** Parse the fields of a stored report needed for status (client, target, site, time, passed). */
+int cairn_drill_report_parse(const char *json, cairn_drill_report *rep);
