@@ -123,7 +123,9 @@ typedef struct cairn_rd {
 
 static inline cairn_rd cairn_rd_init(const void *data, size_t len)
 {
-	cairn_rd r = {(const uint8_t *)data, (const uint8_t *)data + len, 0};
+	/* an empty buffer may have no storage: no arithmetic on NULL (undefined behaviour) */
+	const uint8_t *p = data ? (const uint8_t *)data : (const uint8_t *)"";
+	cairn_rd r = {p, data ? p + len : p, 0};
 	return r;
 }
 int cairn_rd_u8(cairn_rd *r, uint8_t *v);

@@ -1,0 +1,428 @@
+/*
+ * check_pack.c - packs: building with cairn_packw_* (empty, small, large and
+ * 8 MiB blobs), the keyless trailer and its verification (a flipped byte in
+ * any segment is found and located), the encrypted header (round trip,
+ * padding that hides the blob count), blob decoding with the id check,
+ * wrong keys, and pack object names.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "engine/pack_int.h"
+#include "tests/support/check_main.h"
+#include "tests/support/testutil.h"
+
+#define BIG (8u << 20)
+
+static cairn_keyset keys;
+
+static void setup(void)
+{
+	uint8_t repo[CAIRN_KEY_LEN];
+	tu_fill_random(repo, sizeof(repo), 1);
+	cairn_keyset_generate(&keys, repo);
+}
+
+/* The blobs of the main test pack. */
+typedef struct blob {
+	uint8_t *data;
+	size_t len;
+	uint8_t type;
+	uint8_t id[32];
+} blob;
+
+#define NBLOBS 6
+
+static void make_blobs(blob *b)
+{
+	static const size_t lens[NBLOBS] = {0, 5, 100000, 300000, BIG, 777};
+	for (int i = 0; i < NBLOBS; i++) {
+		b[i].len = lens[i];
+		b[i].data = malloc(lens[i] ? lens[i] : 1);
+		if (i == 2 || i == 5)
+			tu_fill_text(b[i].data, lens[i], (uint64_t)i); /* compressible */
+		else
+			tu_fill_random(b[i].data, lens[i], (uint64_t)i + 10);
+		b[i].type = i == 5 ? CAIRN_BLOB_TREE : CAIRN_BLOB_DATA;
+		cairn_chunk_id(&keys, b[i].data, b[i].len, b[i].id);
+	}
+}
+
+static void free_blobs(blob *b)
+{
+	for (int i = 0; i < NBLOBS; i++)
+		free(b[i].data);
+}
+
+/* A finished pack of @p b; @p hdr_off receives the blobs' total size. */
+static cairn_packw *build(cairn_codec *cx, const blob *b, size_t n, uint64_t *hdr_off)
+{
+	cairn_packw *pw = cairn_packw_new(&keys, CAIRN_BLOB_DATA);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(cairn_packw_add(pw, cx, b[i].id, b[i].type, b[i].data, b[i].len), 0);
+	ck_assert_uint_eq(cairn_packw_count(pw), n);
+	*hdr_off = cairn_packw_size(pw);
+	ck_assert_int_eq(cairn_packw_finish(pw, cx), 0);
+	return pw;
+}
+
+static void parse(const cairn_buf *p, cairn_pack_trailer *t)
+{
+	uint32_t tl;
+	ck_assert_uint_ge(p->len, CAIRN_PACK_FOOTER);
+	ck_assert_int_eq(cairn_pack_footer(p->data + p->len - CAIRN_PACK_FOOTER, p->len, &tl), 0);
+	ck_assert_uint_le(tl, p->len);
+	ck_assert_int_eq(cairn_pack_trailer_parse(t, p->data + p->len - tl, tl, p->len), 0);
+	ck_assert_uint_eq(t->trailer_len, tl);
+}
+
+START_TEST(pack_roundtrip)
+{
+	blob b[NBLOBS];
+	make_blobs(b);
+	cairn_codec *cx = cairn_codec_new(3);
+	uint64_t hdr_off;
+	cairn_packw *pw = build(cx, b, NBLOBS, &hdr_off);
+	ck_assert_uint_eq(cairn_packw_type(pw), CAIRN_BLOB_DATA);
+
+	/* entries tile the blob area; incompressible blobs are stored raw */
+	const cairn_pack_entry *we = cairn_packw_entries(pw);
+	uint64_t off = 0;
+	for (int i = 0; i < NBLOBS; i++) {
+		ck_assert_uint_eq(we[i].offset, off);
+		ck_assert_uint_eq(we[i].rawlen, b[i].len);
+		ck_assert_uint_eq(we[i].type, b[i].type);
+		ck_assert_mem_eq(we[i].id, b[i].id, 32);
+		off += we[i].clen;
+	}
+	ck_assert_uint_eq(off, hdr_off);
+	ck_assert_uint_eq(we[0].clen, CAIRN_BLOB_OVERHEAD);
+	ck_assert_uint_eq(we[4].clen, BIG + CAIRN_BLOB_OVERHEAD);
+	ck_assert_uint_lt(we[2].clen, b[2].len / 2);
+
+	/* trailer */
+	const cairn_buf *p = cairn_packw_bytes(pw);
+	cairn_pack_trailer t;
+	parse(p, &t);
+	ck_assert_uint_eq(t.seg_size, CAIRN_PACK_SEGMENT);
+	ck_assert_uint_eq(t.hdr_off, hdr_off);
+	ck_assert_uint_eq(t.hdr_len % CAIRN_PACK_HDR_PAD, 0);
+	ck_assert_uint_eq(t.data_len, t.hdr_off + t.hdr_len);
+	ck_assert_uint_eq(t.data_len + t.trailer_len, p->len);
+	ck_assert_uint_eq(t.nseg, (t.data_len + CAIRN_PACK_SEGMENT - 1) / CAIRN_PACK_SEGMENT);
+	ck_assert_uint_ge(t.nseg, 9);
+	ck_assert_uint_eq(t.trailer_len, 44 + 16 * t.nseg + CAIRN_PACK_FOOTER);
+
+	/* keyless verification */
+	int64_t bad = 7;
+	ck_assert_int_eq(cairn_pack_verify(p->data, p->len, &bad), 0);
+	ck_assert_int_eq(bad, -1);
+
+	/* header */
+	cairn_pack_entry *e;
+	size_t n;
+	ck_assert_int_eq(cairn_pack_header_decode(cx, &keys, cairn_packw_id(pw), p->data + t.hdr_off,
+						  t.hdr_len, t.hdr_off, &e, &n),
+			 0);
+	ck_assert_uint_eq(n, NBLOBS);
+	for (int i = 0; i < NBLOBS; i++) {
+		ck_assert_mem_eq(e[i].id, we[i].id, 32);
+		ck_assert_uint_eq(e[i].type, we[i].type);
+		ck_assert_uint_eq(e[i].offset, we[i].offset);
+		ck_assert_uint_eq(e[i].clen, we[i].clen);
+		ck_assert_uint_eq(e[i].rawlen, we[i].rawlen);
+	}
+	/* the header only opens at its own offset's worth of blobs */
+	cairn_pack_entry *e2;
+	size_t n2;
+	ck_assert_int_eq(cairn_pack_header_decode(cx, &keys, cairn_packw_id(pw), p->data + t.hdr_off,
+						  t.hdr_len, t.hdr_off - 1, &e2, &n2),
+			 -EBADMSG);
+	ck_assert_ptr_null(e2);
+
+	/* blobs, with their id checked */
+	uint8_t key[32];
+	cairn_pack_key(key, &keys, cairn_packw_id(pw));
+	cairn_buf out = CAIRN_BUF_INIT;
+	for (int i = 0; i < NBLOBS; i++) {
+		ck_assert_int_eq(cairn_pack_blob_decode(cx, &keys, key, &e[i], p->data + e[i].offset,
+							&out),
+				 0);
+		ck_assert_uint_eq(out.len, b[i].len);
+		if (b[i].len)
+			ck_assert_mem_eq(out.data, b[i].data, b[i].len);
+	}
+	/* an entry naming another id, or another length, fails */
+	cairn_pack_entry x = e[3];
+	x.id[0] ^= 1;
+	ck_assert_int_eq(cairn_pack_blob_decode(cx, &keys, key, &x, p->data + x.offset, &out),
+			 -EBADMSG);
+	ck_assert_uint_eq(out.len, 0);
+	x = e[3];
+	x.rawlen--;
+	ck_assert_int_lt(cairn_pack_blob_decode(cx, &keys, key, &x, p->data + x.offset, &out), 0);
+	/* the type is authenticated (it is the AAD) */
+	x = e[3];
+	x.type = CAIRN_BLOB_TREE;
+	ck_assert_int_eq(cairn_pack_blob_decode(cx, &keys, key, &x, p->data + x.offset, &out),
+			 -EBADMSG);
+	/* a blob is bound to its place: the bytes of another blob do not pass as this one */
+	ck_assert_int_eq(cairn_pack_blob_decode(cx, &keys, key, &e[1], p->data + e[5].offset, &out),
+			 -EBADMSG);
+
+	/* no more blobs after finish; finishing twice changes nothing */
+	size_t len = p->len;
+	ck_assert_int_eq(cairn_packw_add(pw, cx, b[1].id, CAIRN_BLOB_DATA, "x", 1), -ERANGE);
+	ck_assert_int_eq(cairn_packw_finish(pw, cx), 0);
+	ck_assert_uint_eq(cairn_packw_bytes(pw)->len, len);
+
+	cairn_buf_free(&out);
+	free(e);
+	cairn_pack_trailer_free(&t);
+	cairn_packw_free(pw);
+	cairn_codec_free(cx);
+	free_blobs(b);
+}
+END_TEST
+
+START_TEST(wrong_key)
+{
+	blob b[NBLOBS];
+	make_blobs(b);
+	cairn_codec *cx = cairn_codec_new(3);
+	uint64_t hdr_off;
+	cairn_packw *pw = build(cx, b, 4, &hdr_off);
+	const cairn_buf *p = cairn_packw_bytes(pw);
+	cairn_pack_trailer t;
+	parse(p, &t);
+
+	cairn_keyset other;
+	uint8_t repo[32], key[32], okey[32];
+	memcpy(repo, keys.repo, 32);
+	cairn_keyset_generate(&other, repo);
+	cairn_pack_entry *e = (cairn_pack_entry *)&e;
+	size_t n = 9;
+	/* another key set, or another pack id, cannot open the header */
+	ck_assert_int_eq(cairn_pack_header_decode(cx, &other, cairn_packw_id(pw),
+						  p->data + t.hdr_off, t.hdr_len, t.hdr_off, &e, &n),
+			 -EBADMSG);
+	ck_assert_ptr_null(e);
+	ck_assert_uint_eq(n, 0);
+	uint8_t id[32];
+	memcpy(id, cairn_packw_id(pw), 32);
+	id[31] ^= 0x80;
+	ck_assert_int_eq(cairn_pack_header_decode(cx, &keys, id, p->data + t.hdr_off, t.hdr_len,
+						  t.hdr_off, &e, &n),
+			 -EBADMSG);
+	/* a flipped header byte fails authentication */
+	uint8_t *h = malloc(t.hdr_len);
+	memcpy(h, p->data + t.hdr_off, t.hdr_len);
+	h[t.hdr_len / 2] ^= 4;
+	ck_assert_int_eq(cairn_pack_header_decode(cx, &keys, cairn_packw_id(pw), h, t.hdr_len,
+						  t.hdr_off, &e, &n),
+			 -EBADMSG);
+	free(h);
+
+	ck_assert_int_eq(cairn_pack_header_decode(cx, &keys, cairn_packw_id(pw), p->data + t.hdr_off,
+						  t.hdr_len, t.hdr_off, &e, &n),
+			 0);
+	cairn_pack_key(key, &keys, cairn_packw_id(pw));
+	cairn_pack_key(okey, &other, cairn_packw_id(pw));
+	ck_assert_mem_ne(key, okey, 32);
+	cairn_buf out = CAIRN_BUF_INIT;
+	/* the wrong encryption key fails authentication */
+	ck_assert_int_eq(cairn_pack_blob_decode(cx, &keys, okey, &e[2], p->data + e[2].offset, &out),
+			 -EBADMSG);
+	/* the right encryption key with the wrong id key fails the id check */
+	memcpy(other.enc, keys.enc, 32);
+	ck_assert_int_eq(cairn_pack_blob_decode(cx, &other, key, &e[2], p->data + e[2].offset, &out),
+			 -EBADMSG);
+	ck_assert_uint_eq(out.len, 0);
+	ck_assert_int_eq(cairn_pack_blob_decode(cx, &keys, key, &e[2], p->data + e[2].offset, &out),
+			 0);
+
+	cairn_buf_free(&out);
+	free(e);
+	cairn_pack_trailer_free(&t);
+	cairn_packw_free(pw);
+	cairn_codec_free(cx);
+	free_blobs(b);
+}
+END_TEST
+
+START_TEST(verify_locates_damage)
+{
+	blob b[NBLOBS];
+	make_blobs(b);
+	cairn_codec *cx = cairn_codec_new(3);
+	uint64_t hdr_off;
+	cairn_packw *pw = build(cx, b, NBLOBS, &hdr_off);
+	const cairn_buf *pb = cairn_packw_bytes(pw);
+	uint8_t *p = malloc(pb->len);
+	size_t len = pb->len;
+	memcpy(p, pb->data, len);
+	cairn_pack_trailer t;
+	parse(pb, &t);
+	int64_t bad;
+
+	/* one flipped byte in each segment: the first, middle and last byte of it */
+	for (uint32_t s = 0; s < t.nseg; s++) {
+		uint64_t start = (uint64_t)s * t.seg_size;
+		uint64_t end = start + t.seg_size < t.data_len ? start + t.seg_size : t.data_len;
+		uint64_t where[3] = {start, start + (end - start) / 2, end - 1};
+		for (int k = 0; k < 3; k++) {
+			p[where[k]] ^= 0x20;
+			bad = -7;
+			ck_assert_int_eq(cairn_pack_verify(p, len, &bad), -EBADMSG);
+			ck_assert_int_eq(bad, s);
+			ck_assert_ptr_nonnull(strstr(cairn_error_last(), "segment"));
+			p[where[k]] ^= 0x20;
+		}
+	}
+	ck_assert_int_eq(cairn_pack_verify(p, len, &bad), 0);
+
+	/* damage in the trailer or the footer: detected, no segment to blame */
+	size_t tr = len - t.trailer_len;
+	const size_t places[] = {tr, tr + 20, tr + 30, tr + 44, tr + 44 + 16 * (t.nseg - 1),
+				 len - CAIRN_PACK_FOOTER, len - CAIRN_PACK_FOOTER + 4,
+				 len - CAIRN_PACK_FOOTER + 10, len - 1};
+	for (size_t k = 0; k < sizeof(places) / sizeof(places[0]); k++) {
+		p[places[k]] ^= 1;
+		bad = -7;
+		ck_assert_int_eq(cairn_pack_verify(p, len, &bad), -EBADMSG);
+		ck_assert_int_eq(bad, -1);
+		p[places[k]] ^= 1;
+	}
+	/* truncated or extended packs */
+	ck_assert_int_eq(cairn_pack_verify(p, len - 1, &bad), -EBADMSG);
+	ck_assert_int_eq(cairn_pack_verify(p + 1, len - 1, &bad), -EBADMSG);
+	ck_assert_int_eq(cairn_pack_verify(p, 10, &bad), -EBADMSG);
+	ck_assert_int_eq(cairn_pack_verify(p, 0, &bad), -EBADMSG);
+	uint8_t *q = malloc(len + 1);
+	memcpy(q + 1, p, len);
+	ck_assert_int_eq(cairn_pack_verify(q, len + 1, &bad), -EBADMSG);
+	free(q);
+
+	/* the trailer parser wants exactly the trailer of a pack of that size */
+	cairn_pack_trailer t2;
+	ck_assert_int_eq(cairn_pack_trailer_parse(&t2, p + tr, t.trailer_len, len + 1), -EBADMSG);
+	ck_assert_int_eq(cairn_pack_trailer_parse(&t2, p + tr + 1, t.trailer_len - 1, len),
+			 -EBADMSG);
+	ck_assert_int_eq(cairn_pack_trailer_parse(&t2, p + tr - 1, t.trailer_len + 1, len),
+			 -EBADMSG);
+	ck_assert_ptr_null(t2.segs);
+	ck_assert_int_eq(cairn_pack_verify(p, len, &bad), 0);
+
+	free(p);
+	cairn_pack_trailer_free(&t);
+	cairn_packw_free(pw);
+	cairn_codec_free(cx);
+	free_blobs(b);
+}
+END_TEST
+
+/* Header length of a finished pack of @p n small blobs. */
+static uint32_t header_len(cairn_codec *cx, size_t n)
+{
+	cairn_packw *pw = cairn_packw_new(&keys, CAIRN_BLOB_TREE);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t data[40], id[32];
+		tu_fill_random(data, sizeof(data), i);
+		cairn_chunk_id(&keys, data, sizeof(data), id);
+		ck_assert_int_eq(cairn_packw_add(pw, cx, id, CAIRN_BLOB_TREE, data, sizeof(data)), 0);
+	}
+	ck_assert_int_eq(cairn_packw_finish(pw, cx), 0);
+	const cairn_buf *p = cairn_packw_bytes(pw);
+	cairn_pack_trailer t;
+	int64_t bad;
+	parse(p, &t);
+	ck_assert_int_eq(cairn_pack_verify(p->data, p->len, &bad), 0);
+	cairn_pack_entry *e;
+	size_t got;
+	ck_assert_int_eq(cairn_pack_header_decode(cx, &keys, cairn_packw_id(pw), p->data + t.hdr_off,
+						  t.hdr_len, t.hdr_off, &e, &got),
+			 0);
+	ck_assert_uint_eq(got, n);
+	free(e);
+	uint32_t len = t.hdr_len;
+	cairn_pack_trailer_free(&t);
+	cairn_packw_free(pw);
+	return len;
+}
+
+START_TEST(header_padding)
+{
+	cairn_codec *cx = cairn_codec_new(3);
+	uint32_t h0 = header_len(cx, 0), h1 = header_len(cx, 1), h60 = header_len(cx, 60);
+	uint32_t h200 = header_len(cx, 200);
+	ck_assert_uint_eq(h0 % CAIRN_PACK_HDR_PAD, 0);
+	ck_assert_uint_eq(h1 % CAIRN_PACK_HDR_PAD, 0);
+	ck_assert_uint_eq(h200 % CAIRN_PACK_HDR_PAD, 0);
+	ck_assert_uint_eq(h1, CAIRN_PACK_HDR_PAD);
+	ck_assert_uint_eq(h0, h1);
+	ck_assert_uint_eq(h60, h1); /* the count of blobs does not show */
+	ck_assert_uint_gt(h200, h1);
+	cairn_codec_free(cx);
+}
+END_TEST
+
+START_TEST(pack_names)
+{
+	uint8_t id[32], back[32];
+	char name[CAIRN_PACK_NAME_MAX], hex[65], bad[CAIRN_PACK_NAME_MAX + 8];
+	tu_fill_random(id, sizeof(id), 99);
+	cairn_pack_name(name, id);
+	cairn_hex(hex, id, 32);
+	ck_assert_uint_eq(strlen(name), 5 + 3 + 64);
+	ck_assert_int_eq(strncmp(name, "data/", 5), 0);
+	ck_assert_int_eq(strncmp(name + 5, hex, 2), 0);
+	ck_assert_int_eq(name[7], '/');
+	ck_assert_str_eq(name + 8, hex);
+	ck_assert_int_eq(cairn_pack_name_parse(name, back), 0);
+	ck_assert_mem_eq(back, id, 32);
+
+	/* a fresh pack writer has a random id */
+	cairn_packw *a = cairn_packw_new(&keys, CAIRN_BLOB_DATA), *b = cairn_packw_new(&keys, 1);
+	ck_assert_mem_ne(cairn_packw_id(a), cairn_packw_id(b), 32);
+	cairn_packw_free(a);
+	cairn_packw_free(b);
+
+	ck_assert_int_eq(cairn_pack_name_parse("", back), -EINVAL);
+	ck_assert_int_eq(cairn_pack_name_parse("data/", back), -EINVAL);
+	snprintf(bad, sizeof(bad), "index/%s", name + 5);
+	ck_assert_int_eq(cairn_pack_name_parse(bad, back), -EINVAL);
+	snprintf(bad, sizeof(bad), "%s0", name); /* too long */
+	ck_assert_int_eq(cairn_pack_name_parse(bad, back), -EINVAL);
+	snprintf(bad, sizeof(bad), "%.*s", (int)strlen(name) - 1, name); /* too short */
+	ck_assert_int_eq(cairn_pack_name_parse(bad, back), -EINVAL);
+	snprintf(bad, sizeof(bad), "%s", name);
+	bad[5] = bad[5] == 'a' ? 'b' : 'a'; /* directory does not match the id */
+	ck_assert_int_eq(cairn_pack_name_parse(bad, back), -EINVAL);
+	snprintf(bad, sizeof(bad), "%s", name);
+	bad[7] = '_';
+	ck_assert_int_eq(cairn_pack_name_parse(bad, back), -EINVAL);
+	snprintf(bad, sizeof(bad), "%s", name);
+	bad[40] = 'g'; /* not hex */
+	ck_assert_int_eq(cairn_pack_name_parse(bad, back), -EINVAL);
+	snprintf(bad, sizeof(bad), "data/zz/zz%s", hex + 2);
+	ck_assert_int_eq(cairn_pack_name_parse(bad, back), -EINVAL);
+}
+END_TEST
+
+static Suite *engine_pack_suite(void)
+{
+	Suite *s = suite_create("pack");
+	TCase *tc = tcase_create("packs");
+	tcase_add_unchecked_fixture(tc, setup, NULL);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, pack_roundtrip);
+	tcase_add_test(tc, wrong_key);
+	tcase_add_test(tc, verify_locates_damage);
+	tcase_add_test(tc, header_padding);
+	tcase_add_test(tc, pack_names);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+CAIRN_CHECK_MAIN(engine_pack_suite)
