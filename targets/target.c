@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -247,6 +248,34 @@ static int open_local(cairn_target **out, const char *rest, const char *address)
 }
 
 /*
+ * "rados:POOL[/NAMESPACE]": the namespace is everything after the first '/'
+ * ("" if none). The Ceph config is $CEPH_CONF, else /etc/ceph/ceph.conf.
+ */
+static int open_rados(cairn_target **out, const char *rest, const char *address)
+{
+	const char *slash = strchr(rest, '/');
+	size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+	char pool[256];
+	if (n == 0 || n >= sizeof(pool))
+		return cairn_error_set(-EINVAL,
+				       "malformed repository address '%s' (expected "
+				       "rados:POOL[/NAMESPACE])",
+				       address);
+	memcpy(pool, rest, n);
+	pool[n] = 0;
+	const char *conf = getenv("CEPH_CONF");
+	if (!conf || !*conf)
+		conf = "/etc/ceph/ceph.conf";
+	return cairn_target_rados_open(out, pool, slash ? slash + 1 : "", conf, NULL);
+}
+
+/* "s3:http://HOST:PORT/BUCKET[/PREFIX]" (or https): see s3.c. */
+static int open_s3(cairn_target **out, const char *rest, const char *address)
+{
+	return cairn_target_s3_open_url(out, rest, NULL);
+}
+
+/*
  * Known schemes. To add one, append {"scheme", opener}: the opener gets the
  * text after "scheme:" and the whole address (for messages), and returns 0
  * with *out set or a negative code with a message.
@@ -256,6 +285,8 @@ static const struct scheme {
 	int (*open)(cairn_target **out, const char *rest, const char *address);
 } schemes[] = {
 	{"local", open_local},
+	{"rados", open_rados},
+	{"s3", open_s3},
 };
 
 int cairn_target_open(cairn_target **out, const char *address)

@@ -75,12 +75,61 @@ struct cairn_target {
 /**
  * Open a target from an address:
  *   /path, local:/path            a local directory (created by put as needed)
+ *   rados:POOL[/NAMESPACE]        a RADOS pool (namespace "" if none), via the
+ *                                 Ceph config in $CEPH_CONF, else
+ *                                 /etc/ceph/ceph.conf, as client.admin
+ *   s3:http://HOST:PORT/BUCKET[/PREFIX]
+ *                                 an S3 bucket (or https://), path-style, keys
+ *                                 under PREFIX/, credentials from
+ *                                 $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY
  * @return 0, -EINVAL for an unknown or malformed address.
  */
 int cairn_target_open(cairn_target **out, const char *address);
 
 /** Open a local-directory target rooted at @p root. */
 int cairn_target_local_open(cairn_target **out, const char *root);
+
+/* Options of a RADOS target; zero fields (or a NULL pointer) take the defaults. */
+typedef struct cairn_rados_opts {
+	unsigned timeout_s;      /* client_mount_timeout, rados_osd_op_timeout and
+				  * rados_mon_op_timeout, in seconds; default 30 */
+	unsigned max_inflight;   /* librados ops in flight at once; default 8 */
+	const char *client_name; /* cephx identity; default "client.admin" */
+} cairn_rados_opts;
+
+/**
+ * Open a RADOS target over pool @p pool, objects in namespace @p ns (NULL or
+ * "" for the default namespace), connecting with Ceph config @p conf_path.
+ * Connecting waits at most opts->timeout_s for the monitors.
+ * @return 0, -ETIMEDOUT (cluster unreachable), -ENOENT (no config, keyring or
+ * pool), -EACCES (authentication refused), -EOPNOTSUPP (built without
+ * librados), or another negative code; always with a message.
+ */
+int cairn_target_rados_open(cairn_target **out, const char *pool, const char *ns,
+			    const char *conf_path, const cairn_rados_opts *opts);
+
+/* Options of an S3 target; zero fields (or a NULL pointer) take the defaults. */
+typedef struct cairn_s3_opts {
+	const char *access_key; /* NULL: $AWS_ACCESS_KEY_ID */
+	const char *secret_key; /* NULL: $AWS_SECRET_ACCESS_KEY */
+	unsigned timeout_s;     /* an attempt fails -ETIMEDOUT after this long without
+				 * progress; default 30 (libs3 itself stops at 15) */
+	int retries;            /* retries of a transient failure; default 4, < 0: none */
+} cairn_s3_opts;
+
+/**
+ * Open an S3 target: bucket @p bucket at @p endpoint_url ("http://HOST:PORT"
+ * or "https://..."), objects under the key prefix @p prefix + "/" (NULL or ""
+ * for none). Nothing is sent yet; the first put creates a missing bucket.
+ * Objects are limited to 5 GiB (one PUT; libs3 2.0 has no multipart).
+ * @return 0, -EINVAL (malformed endpoint, bucket or prefix; no credentials),
+ * -EOPNOTSUPP (built without libs3); always with a message.
+ */
+int cairn_target_s3_open(cairn_target **out, const char *endpoint_url, const char *bucket,
+			 const char *prefix, const cairn_s3_opts *opts);
+
+/** Open an S3 target from "http://HOST:PORT/BUCKET[/PREFIX]" (the s3: address without "s3:"). */
+int cairn_target_s3_open_url(cairn_target **out, const char *url, const cairn_s3_opts *opts);
 
 /*
  * Fault-injecting wrapper for tests: wraps @p inner (which it then owns).
