@@ -16,6 +16,9 @@ libssl-dev libzstd-dev libxxhash-dev libargon2-dev libfyaml-dev
 check libsubunit-dev attr acl e2fsprogs
 ceph-mon ceph-osd radosgw ceph-common librados-dev libs3-dev s3cmd uuid-runtime curl"
 BENCH_PKGS="restic borgbackup time"
+# scheduler (sched/, tests/sched): SQLite store, libcurl notifiers, Alertmanager for the tests
+SCHED_PKGS="libsqlite3-dev libcurl4-openssl-dev prometheus-alertmanager"
+PKGS="$PKGS $SCHED_PKGS"
 
 want="$PKGS"
 for a in "$@"; do
