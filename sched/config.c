@@ -11,12 +11,10 @@
 
 #include <libfyaml.h>
 
+#include "sched/config_int.h"
 #include "sched/sched.h"
 
-typedef struct ctx {
-	const char *file;
-	int rc;
-} ctx;
+typedef cairn_cfg_ctx ctx;
 
 static int bad(ctx *c, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int bad(ctx *c, const char *path, const char *fmt, ...)
@@ -61,6 +59,16 @@ static unsigned get_uint(ctx *c, struct fy_node *n, const char *path, unsigned m
 		return 0;
 	}
 	return (unsigned)v;
+}
+
+const char *cairn_cfg__scalar(cairn_cfg_ctx *c, struct fy_node *n, const char *path)
+{
+	return scalar(c, n, path);
+}
+
+unsigned cairn_cfg__uint(cairn_cfg_ctx *c, struct fy_node *n, const char *path, unsigned max)
+{
+	return get_uint(c, n, path, max);
 }
 
 int cairn_parse_duration(const char *s, int64_t *out)
@@ -272,14 +280,17 @@ int cairn_config_load(cairn_config **out, const char *path)
 					r->drill_sample = 1;
 					parse_repo(&c, fy_node_pair_value(rp), rpath, r);
 				}
+			} else if (!strcmp(k, "clients") || !strcmp(k, "daemon") ||
+				   !strcmp(k, "notifiers") || !strcmp(k, "routes") ||
+				   !strcmp(k, "defaults")) {
+				cairn_cfg__daemon_section(&c, cfg, k, v); /* config_daemon.c */
 			} else {
-				/* sections of cairnd (clients, schedules, alerts...) are read by cairnd */
-				if (strcmp(k, "clients") && strcmp(k, "daemon") && strcmp(k, "notifiers") &&
-				    strcmp(k, "routes") && strcmp(k, "defaults"))
-					bad(&c, k, "unknown section");
+				bad(&c, k, "unknown section");
 			}
 		}
 	}
+	if (!c.rc)
+		cairn_cfg__daemon_finish(&c, cfg);
 	fy_document_destroy(doc);
 	if (c.rc) {
 		cairn_config_free(cfg);
@@ -309,6 +320,7 @@ void cairn_config_free(cairn_config *c)
 		free(r->drill_sandbox);
 	}
 	free(c->repos);
+	cairn_cfg__daemon_free(c);
 	free(c->path);
 	free(c);
 }
