@@ -44,6 +44,8 @@ environment:
   BENCH_VERIFY     1 (default): compare the restored tree with the source
   BENCH_KEEP       1 (default): keep the repositories until the next run;
                    0: delete each tool's repositories after its phases
+  BENCH_TIMEOUT    seconds after which a phase is killed and marked TIMEOUT
+                   (default 3600, --quick 600)
   BENCH_PASSWORD   passphrase of all repositories (default cairn-bench-passphrase)
 EOF
 }
@@ -83,8 +85,9 @@ RESTIC_COMPRESSION=${BENCH_RESTIC_COMPRESSION:-auto}
 CACHE_MODE=${BENCH_CACHE:-warm}
 VERIFY=${BENCH_VERIFY:-1}
 KEEP=${BENCH_KEEP:-1}
+if [ "$QUICK" = 1 ]; then TIMEOUT=${BENCH_TIMEOUT:-600}; else TIMEOUT=${BENCH_TIMEOUT:-3600}; fi
 PASSWORD=${BENCH_PASSWORD:-cairn-bench-passphrase}
-case "$USR_MB$IMAGE_MB$SEED" in *[!0-9]*) die "BENCH_USR_MB, BENCH_IMAGE_MB and BENCH_SEED must be integers" ;; esac
+case "$USR_MB$IMAGE_MB$SEED$TIMEOUT" in *[!0-9]*) die "BENCH_USR_MB, BENCH_IMAGE_MB, BENCH_SEED and BENCH_TIMEOUT must be integers" ;; esac
 case "$CACHE_MODE" in
 warm) ;;
 cold) [ "$(id -u)" -eq 0 ] || die "BENCH_CACHE=cold needs root (writes /proc/sys/vm/drop_caches)" ;;
@@ -167,6 +170,7 @@ tool_version() {
 		if git -C "$ROOT" rev-parse --short HEAD >/dev/null 2>&1; then
 			v="$v (git $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo '+dirty'))"
 		fi
+		[ -z "$CAIRN_ID" ] || v="$v [$CAIRN_ID]"
 		echo "$v" ;;
 	restic) restic version 2>/dev/null | head -n1 ;;
 	borg) borg --version 2>/dev/null | head -n1 ;;
@@ -188,6 +192,19 @@ TSV=$LOGS/results.tsv
 : >"$RESULTS"
 : >"$TSV"
 RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)
+
+# Run a private copy of cairn, so a rebuild during the run cannot mix binaries.
+CAIRN_ORIG=""
+CAIRN_ID=""
+case " $TOOLS " in
+*" cairn "*)
+	CAIRN_ORIG=$CAIRN_BIN
+	cp "$CAIRN_BIN" "$TOOLBIN/cairn.tmp"
+	mv "$TOOLBIN/cairn.tmp" "$TOOLBIN/cairn"
+	CAIRN_BIN=$TOOLBIN/cairn
+	CAIRN_ID="$CAIRN_ORIG, built $(date -u -r "$CAIRN_ORIG" +%Y-%m-%dT%H:%M:%SZ), sha256 $(sha256sum "$CAIRN_BIN" | cut -c1-12)"
+	;;
+esac
 
 MKCORPUS=$TOOLBIN/mkcorpus
 if [ ! -x "$MKCORPUS" ] || [ "$HERE/mkcorpus.c" -nt "$MKCORPUS" ]; then
@@ -290,16 +307,16 @@ record() {
 	cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
 	mbs=$(awk -v b="$input" -v w="$wall" 'BEGIN { if (w > 0) printf "%.1f", b / 1e6 / w; else print 0 }')
 	[ -n "$gb" ] && extra=",\"growth_bytes\":$gb,\"growth_pct\":$gp"
-	printf '{"type":"result","run":"%s","tool":"%s","version":%s,"phase":"%s","exit":%s,"wall_s":%s,"user_s":%s,"sys_s":%s,"cpu_s":%s,"max_rss_kib":%s,"repo_bytes":%s,"input_bytes":%s,"mb_per_s":%s%s,"cache":"%s","note":%s}\n' \
+	printf '{"type":"result","run":"%s","tool":"%s","version":%s,"phase":"%s","exit":%s,"wall_s":%s,"user_s":%s,"sys_s":%s,"cpu_s":%s,"max_rss_kib":%s,"repo_bytes":%s,"input_bytes":%s,"mb_per_s":%s%s,"cache":"%s","load1_before":%s,"note":%s}\n' \
 		"$RUN_ID" "$tool" "$(json_str "$(tool_version "$tool")")" "$phase" "$rc" "$wall" "$user" "$sys" \
-		"$cpu" "$rss" "$repo" "$input" "$mbs" "$extra" "$CACHE_MODE" "$(json_str "$note")" >>"$RESULTS"
+		"$cpu" "$rss" "$repo" "$input" "$mbs" "$extra" "$CACHE_MODE" "${M_LOAD:-0}" "$(json_str "$note")" >>"$RESULTS"
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$phase" "$tool" "$rc" "$wall" "$cpu" "$rss" \
 		"$repo" "$input" "$mbs" "$note" >>"$TSV"
 	if [ "$rc" = 0 ]; then
 		printf '   %-7s %-10s %8.2f s wall %8.2f s CPU %7.1f MiB RSS  repo %8.1f MiB  %8.1f MB/s %s\n' \
 			"$tool" "$phase" "$wall" "$cpu" "$(mib $((rss * 1024)))" "$(mib "$repo")" "$mbs" "$note"
 	else
-		printf '   %-7s %-10s FAILED (exit %s), see %s\n' "$tool" "$phase" "$rc" "$LOGS/$tool-$phase.log"
+		printf '   %-7s %-10s FAILED (exit %s) %s; see %s\n' "$tool" "$phase" "$rc" "$note" "$LOGS/$tool-$phase.log"
 	fi
 }
 
@@ -309,8 +326,9 @@ measure() {
 	shift 3
 	local tf=$LOGS/$TOOL-$phase.time log=$LOGS/$TOOL-$phase.log
 	M_RC=0
+	M_LOAD=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0)
 	{ printf '$'; printf ' %q' "$@"; printf '\n'; } >"$log"
-	/usr/bin/time -f '%e %U %S %M' -o "$tf" "$@" >>"$log" 2>&1 || M_RC=$?
+	/usr/bin/time -f '%e %U %S %M' -o "$tf" timeout -k 10 "$TIMEOUT" "$@" >>"$log" 2>&1 || M_RC=$?
 	local line
 	line=$(tail -n1 "$tf" 2>/dev/null || true)
 	# shellcheck disable=SC2086
@@ -359,6 +377,9 @@ t_check() { # PHASE REPO
 }
 
 rec() { # PHASE [NOTE [GROWTH_BYTES GROWTH_PCT]]
+	if [ "$M_RC" = 124 ] || [ "$M_RC" = 137 ]; then
+		set -- "$1" "TIMEOUT: killed after $TIMEOUT s${2:+; $2}" "${3:-}" "${4:-}"
+	fi
 	record "$TOOL" "$1" "$M_RC" "$M_WALL" "$M_USER" "$M_SYS" "$M_RSS" "$M_REPO" "$M_INPUT" "${2:-}" "${3:-}" "${4:-}"
 }
 
@@ -405,16 +426,19 @@ run_tool() {
 		t_init init "$repo"
 		rec init
 		local ok=$M_RC
+		# a failed backup ends the chain: later phases would measure something else
 		if [ "$ok" = 0 ] && want first; then
 			warm "$data"
 			t_backup first "$repo" first "$data" "$input"
 			rec first
+			ok=$M_RC
 			last=first
 		fi
 		if [ "$ok" = 0 ] && want unchanged; then
 			warm "$data"
 			t_backup unchanged "$repo" unchanged "$data" "$input"
 			rec unchanged
+			ok=$M_RC
 			last=unchanged
 		fi
 		local g
@@ -425,9 +449,11 @@ run_tool() {
 				warm "$data"
 				t_backup "v$g" "$repo" "v$g" "$data" "$input"
 				rec "v$g" "$(tail -n1 "$LOGS/$TOOL-edits.log" | sed 's/^mkcorpus edit: [^ ]* //')"
+				ok=$M_RC
 				last=v$g
 			fi
 		done
+		[ "$ok" = 0 ] || say "   $TOOL: a backup failed; its remaining usr phases are skipped"
 		if [ "$ok" = 0 ] && want restore; then
 			rm -rf "$T/restore"
 			mkdir -p "$T/restore"
@@ -494,8 +520,9 @@ if [ "$CACHE_MODE" = warm ]; then
 else
 	say "   page cache: COLD - sync and drop_caches before each phase"
 fi
-say "   encryption: all repositories encrypted; restic repo v2 --compression $RESTIC_COMPRESSION;"
-say "   borg init -e repokey, create --compression $BORG_COMPRESSION; cairn defaults"
+say "   all repositories encrypted; restic: repository format 2, --compression $RESTIC_COMPRESSION;"
+say "   borg: init -e repokey, create --compression $BORG_COMPRESSION; cairn: defaults"
+say "   per-phase timeout: $TIMEOUT s"
 
 {
 	printf '{"type":"meta","run":"%s","host":%s,"cpu":%s,"ncpu":"%s","mem_mib":"%s","kernel":%s,"cache":"%s","usr_mb":%s,"image_mb":%s,"seed":%s,"borg_compression":%s,"restic_compression":%s,"tools":%s,"phases":%s}\n' \
@@ -534,7 +561,13 @@ REPORT=$BENCH_DIR/results.md
 	else
 		echo "- page cache: cold (drop_caches before each phase)"
 	fi
-	echo "- restic: repository v2, --compression $RESTIC_COMPRESSION; borg: -e repokey, --compression $BORG_COMPRESSION; cairn: defaults"
+	for t in $TOOLS; do
+		case "$t" in
+		cairn) echo "- cairn: \`init\`, \`backup\` with its defaults (zstd 3, FastCDC 512K/1M/8M)" ;;
+		restic) echo "- restic: repository format 2, \`backup --compression $RESTIC_COMPRESSION\`" ;;
+		borg) echo "- borg: \`init -e repokey\`, \`create --compression $BORG_COMPRESSION\`" ;;
+		esac
+	done
 	echo "- MB/s = input bytes / 10^6 / wall s (backup: data scanned; restore: data restored; check: repository size)"
 	echo
 	echo "| phase | tool | wall s | CPU s | peak RSS MiB | repo MiB | MB/s | notes |"

@@ -78,7 +78,8 @@ typedef struct arch {
 	pthread_mutex_t mu;
 	inflight *inf[INFLIGHT_BUCKETS];
 	cairn_packw *treepack;
-	cairn_codec *treecx;
+	cairn_codec *treecx;  /* encoding trees, under mu; the driver's own use before/after */
+	cairn_codec *walkcx;  /* the walker's: loading the parent snapshot's trees */
 	cairn_idxseg pending;
 	size_t pending_packs;
 	atomic_int err;
@@ -199,7 +200,7 @@ static void store_tree(arch *a, const uint8_t id[32], const cairn_buf *b)
 	}
 	pthread_mutex_unlock(&a->mu);
 	if (full)
-		push_pack(a, full, a->treecx);
+		push_pack(a, full, NULL); /* finishing a pack needs no codec of ours */
 }
 
 static void child_done(arch *a, pdir *d);
@@ -745,7 +746,7 @@ static void walk_dir(arch *a, pdir *d, const cairn_tree *ptree, const trie *only
 			cairn_tree ptsub = {0};
 			int have_sub = 0;
 			if (p && p->type == CAIRN_NODE_DIR && c->fd >= 0 &&
-			    repo_tree_load(a->r, a->treecx, p->subtree, &ptsub) == 0)
+			    repo_tree_load(a->r, a->walkcx, p->subtree, &ptsub) == 0)
 				have_sub = 1;
 			if (c->fd >= 0) {
 				walk_dir(a, c, have_sub ? &ptsub : NULL, sub);
@@ -916,6 +917,7 @@ int cairn_backup(cairn_repo *r, const cairn_backup_opts *o, cairn_snapshot *out,
 	if ((rc = repo_lock(r, 0, "backup")) < 0)
 		goto out_early;
 	a->treecx = cairn_codec_new(r->zstd_level);
+	a->walkcx = cairn_codec_new(0);
 	long adopted = repo_index_adopt_orphans(r, a->treecx);
 	if (adopted < 0) {
 		/* the index may name packs a prune deleted: deduplicating against it is unsafe */
@@ -1043,6 +1045,7 @@ out:
 	repo_unlock(r);
 out_early:
 	cairn_codec_free(a->treecx);
+	cairn_codec_free(a->walkcx);
 	cairn_tree_free(&proot);
 	cairn_snapshot_free(&parent);
 	trie_free(root);
