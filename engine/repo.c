@@ -482,32 +482,39 @@ void cairn_repo_close(cairn_repo *r)
 
 /* --- blobs -------------------------------------------------------------------------- */
 
-/* Read a byte range of a pack from one copy (tree packs through the cache). */
-static int pack_read(cairn_repo *r, unsigned copy, const uint8_t pack_id[32], uint8_t ptype,
-		     uint64_t off, size_t len, uint8_t *out)
+/* Read a byte range of a cached pack; -ENOENT if it is not cached. */
+static int cache_read_range(cairn_repo *r, const char *name, uint64_t off, size_t len,
+			    uint8_t *out)
+{
+	if (!r->cache)
+		return -ENOENT;
+	char *p = cache_path(r, name);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	free(p);
+	if (fd < 0)
+		return -ENOENT;
+	ssize_t n = pread(fd, out, len, (off_t)off);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -ENOENT;
+}
+
+/* Put a whole tree pack into the cache (after checking it) so later trees come from disk. */
+static void cache_fill_pack(cairn_repo *r, const char *name)
+{
+	cairn_buf whole = CAIRN_BUF_INIT;
+	int64_t bad;
+	if (cairn_target_get(r->rt, name, &whole) == 0 &&
+	    cairn_pack_verify(whole.data, whole.len, &bad) == 0)
+		cache_put(r, name, whole.data, whole.len);
+	cairn_buf_free(&whole);
+}
+
+/* Read a byte range of a pack from one copy. */
+static int pack_read(cairn_repo *r, unsigned copy, const uint8_t pack_id[32], uint64_t off,
+		     size_t len, uint8_t *out)
 {
 	char name[CAIRN_PACK_NAME_MAX];
 	cairn_pack_name(name, pack_id);
-	if (ptype == CAIRN_BLOB_TREE && r->cache && copy == 0) {
-		cairn_buf whole = CAIRN_BUF_INIT;
-		int rc = cache_get(r, name, &whole);
-		if (rc < 0) {
-			rc = cairn_target_get(r->rt, name, &whole);
-			if (rc == 0) {
-				int64_t bad;
-				if (cairn_pack_verify(whole.data, whole.len, &bad) == 0)
-					cache_put(r, name, whole.data, whole.len);
-			}
-		}
-		if (rc == 0 && off + len <= whole.len) {
-			memcpy(out, whole.data + off, len);
-			cairn_buf_free(&whole);
-			return 0;
-		}
-		cairn_buf_free(&whole);
-		if (rc < 0 && rc != -ENOENT)
-			return rc;
-	}
 	return cairn_target_get_range_copy(r->rt, copy, name, off, len, out);
 }
 
@@ -552,8 +559,21 @@ int repo_blob_read(cairn_repo *r, cairn_codec *cx, const uint8_t id[32], size_t 
 	char first[CAIRN_ERRMSG_MAX] = "";
 	/* every copy in preference order until one authenticates: a corrupt copy is
 	 * reported to the replica set (repair journal) and the next one is tried */
+	/* tree packs come from the local cache, filled with the whole pack on first use */
+	if (ptype == CAIRN_BLOB_TREE && r->cache) {
+		if (cache_read_range(r, pname, loc.offset, loc.clen, enc) < 0) {
+			cache_fill_pack(r, pname);
+		}
+		if (cache_read_range(r, pname, loc.offset, loc.clen, enc) == 0) {
+			if (blob_decode(r, cx, pack_id, &loc, id, rawlen, enc, out) == 0) {
+				free(enc);
+				return 0;
+			}
+			cache_drop(r, pname); /* damaged cache entry: use the target's copies */
+		}
+	}
 	for (unsigned c = 0; c < copies; c++) {
-		rc = pack_read(r, c, pack_id, ptype, loc.offset, loc.clen, enc);
+		rc = pack_read(r, c, pack_id, loc.offset, loc.clen, enc);
 		if (rc == 0)
 			rc = blob_decode(r, cx, pack_id, &loc, id, rawlen, enc, out);
 		if (rc == 0) {
