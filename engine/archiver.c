@@ -655,6 +655,51 @@ static char **list_names(arch *a, pdir *d, const trie *only, size_t *count)
 	return v;
 }
 
+static int64_t ts_ns(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+static int node_type_of(mode_t m)
+{
+	switch (m & S_IFMT) {
+	case S_IFREG: return CAIRN_NODE_FILE;
+	case S_IFDIR: return CAIRN_NODE_DIR;
+	case S_IFLNK: return CAIRN_NODE_SYMLINK;
+	case S_IFIFO: return CAIRN_NODE_FIFO;
+	case S_IFCHR: return CAIRN_NODE_CHR;
+	case S_IFBLK: return CAIRN_NODE_BLK;
+	case S_IFSOCK: return CAIRN_NODE_SOCK;
+	default: return 0;
+	}
+}
+
+/* Can the parent snapshot's node stand in for a fresh capture of @p st? */
+static int reusable(const cairn_node *p, const struct stat *st)
+{
+	return p && p->type == node_type_of(st->st_mode) && p->ino == (uint64_t)st->st_ino &&
+	       p->ctime_ns == ts_ns(&st->st_ctim) && p->mtime_ns == ts_ns(&st->st_mtim) &&
+	       (p->type != CAIRN_NODE_FILE || p->size == (uint64_t)st->st_size) &&
+	       !(p->flags & CAIRN_NODE_F_CHANGED) && p->uid == st->st_uid && p->gid == st->st_gid &&
+	       p->mode == (st->st_mode & 07777);
+}
+
+/* A copy of the parent's node, refreshed from @p st, without content or subtree. */
+static void reuse_node(cairn_node *n, const cairn_node *p, const struct stat *st)
+{
+	cairn_node_copy(n, p);
+	free(n->extents);
+	n->extents = NULL;
+	n->n_extents = 0;
+	n->flags &= ~(uint32_t)(CAIRN_NODE_F_DIGEST | CAIRN_NODE_F_CHANGED);
+	memset(n->digest, 0, sizeof(n->digest));
+	memset(n->subtree, 0, sizeof(n->subtree));
+	n->dev = (uint64_t)st->st_dev;
+	n->nlink = (uint32_t)st->st_nlink;
+	n->atime_ns = ts_ns(&st->st_atim);
+	n->rdev = (uint64_t)st->st_rdev;
+}
+
 static void walk_dir(arch *a, pdir *d, const cairn_tree *ptree, const trie *only)
 {
 	size_t nn = 0;
@@ -672,10 +717,18 @@ static void walk_dir(arch *a, pdir *d, const cairn_tree *ptree, const trie *only
 				warnf(a, "%s: %s", where, strerror(errno));
 			continue;
 		}
-		int rc = cairn_node_capture(&node, d->fd, names[i], &st);
-		if (rc < 0) {
-			warnf(a, "%s", cairn_error_last());
-			continue;
+		const cairn_node *prev = ptree ? cairn_tree_find(ptree, names[i]) : NULL;
+		if (reusable(prev, &st)) {
+			/* same inode and ctime: owner, mode, xattrs and link target are what
+			 * the parent recorded (any change to them moves ctime), so skip the
+			 * xattr and name lookups */
+			reuse_node(&node, prev, &st);
+		} else {
+			int rc = cairn_node_capture(&node, d->fd, names[i], &st);
+			if (rc < 0) {
+				warnf(a, "%s", cairn_error_last());
+				continue;
+			}
 		}
 		/* Listing a directory updates its atime, so storing it would rewrite every
 		 * tree on every backup; record the mtime instead (restored as both). */
