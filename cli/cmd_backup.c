@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -11,13 +12,6 @@
 static int bad_usage(const char *cmd, const char *msg)
 {
 	cli_error("%s: %s (see 'cairn %s --help')", cmd, msg, cmd);
-	return EXIT_USAGE;
-}
-
-static int getopt_fail(const char *cmd)
-{
-	/* getopt already printed what is wrong */
-	fprintf(stderr, "cairn: %s: bad arguments (see 'cairn %s --help')\n", cmd, cmd);
 	return EXIT_USAGE;
 }
 
@@ -33,15 +27,15 @@ int cmd_init(cli *c, int argc, char **argv)
 	int ch;
 	uint64_t v;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
 		if (ch == 'h') {
 			puts("usage: cairn -r REPO init [--chunk-min/--chunk-avg/--chunk-max SIZE] "
 			     "[--pack-size SIZE] [--kdf-memory KIB] [--kdf-time N]\n"
 			     "Default chunking 512K/1M/8M; 16K/64K/256K suits VM images and databases.");
 			return EXIT_OK;
 		}
-		if (ch == '?')
-			return getopt_fail("init");
+		if (ch == '?' || ch == ':')
+			return cli_bad_option("init", ch, argv);
 		if (parse_size(optarg, &v) < 0 || v > UINT32_MAX)
 			return bad_usage("init", "bad size or number");
 		switch (ch) {
@@ -93,9 +87,11 @@ int cmd_backup(cli *c, int argc, char **argv)
 	const char **ex = calloc((size_t)argc + 1024, sizeof(char *));
 	char *exbuf[1024];
 	size_t nexbuf = 0;
-	int ch, rc;
+	cairn_repo *r = NULL;
+	cairn_snapshot s;
+	int ch, rc = EXIT_OK;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:t:e:xp:fh", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":c:t:e:xp:fh", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'c': o.client = optarg; break;
 		case 't': tags[o.ntags++] = optarg; break;
@@ -109,7 +105,8 @@ int cmd_backup(cli *c, int argc, char **argv)
 			if (!f) {
 				cli_error("backup: cannot read exclude file %s: %s", optarg,
 					  strerror(errno));
-				return EXIT_USAGE;
+				rc = EXIT_USAGE;
+				goto out;
 			}
 			while (fgets(line, sizeof(line), f) && nexbuf < 1024) {
 				line[strcspn(line, "\r\n")] = 0;
@@ -125,13 +122,26 @@ int cmd_backup(cli *c, int argc, char **argv)
 			puts("usage: cairn -r REPO backup [--client NAME] [--tag TAG]... [--exclude "
 			     "PATTERN]... [--exclude-file FILE] [-x|--one-file-system] [--parent "
 			     "SNAPSHOT] [--force] [--json] PATH...");
-			return EXIT_OK;
+			goto out;
 		default:
-			return getopt_fail("backup");
+			rc = cli_bad_option("backup", ch, argv);
+			goto out;
 		}
 	}
-	if (optind >= argc)
-		return bad_usage("backup", "no paths to back up");
+	if (optind >= argc) {
+		rc = bad_usage("backup", "no paths to back up");
+		goto out;
+	}
+	/* a path that is not there is a mistake in the command line: refuse it as such
+	 * (exit 2) before opening the repository, not as a failed backup */
+	for (int i = optind; i < argc; i++) {
+		struct stat st;
+		if (lstat(argv[i], &st) < 0) {
+			cli_error("backup: %s: %s", argv[i], strerror(errno));
+			rc = EXIT_USAGE;
+			goto out;
+		}
+	}
 	o.paths = (const char *const *)argv + optind;
 	o.npaths = (size_t)(argc - optind);
 	o.tags = tags;
@@ -144,16 +154,13 @@ int cmd_backup(cli *c, int argc, char **argv)
 		o.progress = cli_progress;
 		o.progress_payload = c;
 	}
-	cairn_repo *r;
 	if ((rc = cli_open(c, &r, 0)))
-		return rc;
-	cairn_snapshot s;
+		goto out;
 	rc = cairn_backup(r, &o, &s, cli_warn, c);
 	cli_progress_done(c);
 	if (rc < 0) {
-		int code = cli_fail("backup", rc);
-		cairn_repo_close(r);
-		return code;
+		rc = cli_fail("backup", rc);
+		goto out;
 	}
 	const cairn_backup_summary *m = &s.summary;
 	double secs = (double)m->duration_ns / 1e9;
@@ -181,19 +188,19 @@ int cmd_backup(cli *c, int argc, char **argv)
 		       (unsigned long long)m->files_unchanged, (unsigned long long)m->dirs, rd, tot,
 		       ad, secs, s.idhex);
 	}
-	uint64_t errs = m->errors;
+	if (m->errors) {
+		cli_error("backup: %llu file(s) could not be read completely; snapshot saved "
+			  "without them", (unsigned long long)m->errors);
+		rc = EXIT_PARTIAL;
+	}
 	cairn_snapshot_free(&s);
+out:
 	cairn_repo_close(r);
 	free(tags);
 	free(ex);
 	for (size_t i = 0; i < nexbuf; i++)
 		free(exbuf[i]);
-	if (errs) {
-		cli_error("backup: %llu file(s) could not be read completely; snapshot saved "
-			  "without them", (unsigned long long)errs);
-		return EXIT_PARTIAL;
-	}
-	return EXIT_OK;
+	return rc;
 }
 
 /* --- snapshots ------------------------------------------------------------------------- */
@@ -248,14 +255,14 @@ int cmd_snapshots(cli *c, int argc, char **argv)
 	cairn_snapshot_filter f = {0};
 	int ch, rc;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
 		if (ch == 'h') {
 			puts("usage: cairn -r REPO snapshots [--client C] [--tag T] [--path P] "
 			     "[--host H] [--json]");
 			return EXIT_OK;
 		}
 		if (!filter_opt(ch, &f))
-			return getopt_fail("snapshots");
+			return cli_bad_option("snapshots", ch, argv);
 	}
 	if (optind != argc)
 		return bad_usage("snapshots", "unexpected argument");
@@ -371,14 +378,14 @@ int cmd_ls(cli *c, int argc, char **argv)
 	ls_ctx x = {c, 1, 0};
 	int ch, rc;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "lh", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":lh", lo, NULL)) != -1) {
 		if (ch == 'l')
 			x.lng = 1;
 		else if (ch == 'h') {
 			puts("usage: cairn -r REPO ls [-l] SNAPSHOT [PATH]");
 			return EXIT_OK;
 		} else if (!filter_opt(ch, &f))
-			return getopt_fail("ls");
+			return cli_bad_option("ls", ch, argv);
 	}
 	if (optind >= argc || argc - optind > 2)
 		return bad_usage("ls", "need SNAPSHOT and at most one PATH");
@@ -416,7 +423,7 @@ int cmd_restore(cli *c, int argc, char **argv)
 	const char **inc = calloc((size_t)argc, sizeof(char *));
 	int ch, rc;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "t:i:h", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":t:i:h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 't': o.target = optarg; break;
 		case 'i': inc[o.nincludes++] = optarg; break;
@@ -430,7 +437,7 @@ int cmd_restore(cli *c, int argc, char **argv)
 		default:
 			if (!filter_opt(ch, &f)) {
 				free(inc);
-				return getopt_fail("restore");
+				return cli_bad_option("restore", ch, argv);
 			}
 		}
 	}

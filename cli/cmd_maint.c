@@ -15,12 +15,6 @@ static int bad_usage(const char *cmd, const char *msg)
 	return EXIT_USAGE;
 }
 
-static int getopt_fail(const char *cmd)
-{
-	fprintf(stderr, "cairn: %s: bad arguments (see 'cairn %s --help')\n", cmd, cmd);
-	return EXIT_USAGE;
-}
-
 static int finish(cairn_repo *r, const char *what, int rc)
 {
 	int code = rc < 0 ? cli_fail(what, rc) : EXIT_OK;
@@ -92,7 +86,7 @@ int cmd_forget(cli *c, int argc, char **argv)
 	const char *client = NULL;
 	int dry = 0, prune = 0, policy = 0, ch, rc;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "nh", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":nh", lo, NULL)) != -1) {
 		int *slot = NULL;
 		switch (ch) {
 		case 'l': slot = &pol.keep_last; break;
@@ -122,7 +116,7 @@ int cmd_forget(cli *c, int argc, char **argv)
 			return EXIT_OK;
 		default:
 			free(keep_tags);
-			return getopt_fail("forget");
+			return cli_bad_option("forget", ch, argv);
 		}
 		char *end;
 		long v = strtol(optarg, &end, 10);
@@ -240,7 +234,7 @@ int cmd_prune(cli *c, int argc, char **argv)
 	cairn_prune_opts o = CAIRN_PRUNE_OPTS_INIT;
 	int ch, rc;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "nh", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":nh", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'n': o.dry_run = 1; break;
 		case 't': {
@@ -257,7 +251,7 @@ int cmd_prune(cli *c, int argc, char **argv)
 			puts("usage: cairn -r REPO prune [--dry-run] [--repack-threshold PERCENT]");
 			return EXIT_OK;
 		default:
-			return getopt_fail("prune");
+			return cli_bad_option("prune", ch, argv);
 		}
 	}
 	if (optind != argc)
@@ -318,7 +312,7 @@ int cmd_check(cli *c, int argc, char **argv)
 	cairn_check_opts o = CAIRN_CHECK_OPTS_INIT;
 	int ch, rc;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'd': o.read_data = 1; break;
 		case 's': {
@@ -336,7 +330,7 @@ int cmd_check(cli *c, int argc, char **argv)
 			     "[--seed N]");
 			return EXIT_OK;
 		default:
-			return getopt_fail("check");
+			return cli_bad_option("check", ch, argv);
 		}
 	}
 	if (optind != argc)
@@ -518,7 +512,7 @@ int cmd_repair(cli *c, int argc, char **argv)
 	cairn_repair_opts o = CAIRN_REPAIR_OPTS_INIT;
 	int ch, rc;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "nh", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":nh", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'n': o.dry_run = 1; break;
 		case 'V': o.verify_all = 1; break;
@@ -529,7 +523,7 @@ int cmd_repair(cli *c, int argc, char **argv)
 			     "--verify reads and checks every pack copy (slow, like a scrub).");
 			return EXIT_OK;
 		default:
-			return getopt_fail("repair");
+			return cli_bad_option("repair", ch, argv);
 		}
 	}
 	if (optind != argc)
@@ -568,7 +562,7 @@ int cmd_scrub(cli *c, int argc, char **argv)
 	const char *which = NULL;
 	int ch, rc;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "t:h", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":t:h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 't': which = optarg; break;
 		case 'h':
@@ -578,7 +572,7 @@ int cmd_scrub(cli *c, int argc, char **argv)
 			     "Needs no passphrase.");
 			return EXIT_OK;
 		default:
-			return getopt_fail("scrub");
+			return cli_bad_option("scrub", ch, argv);
 		}
 	}
 	if (optind != argc)

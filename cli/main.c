@@ -420,6 +420,7 @@ int main(int argc, char **argv)
 			long t = strtol(v, &end, 10);
 			if (*end || t < 1 || t > 256) {
 				cli_error("--threads: '%s' is not a number from 1 to 256", v);
+				free(rest);
 				return EXIT_USAGE;
 			}
 			c.threads = (unsigned)t;
@@ -428,6 +429,7 @@ int main(int argc, char **argv)
 			long t = strtol(v, &end, 10);
 			if (*end || t < 0 || t > 19) {
 				cli_error("--compression: '%s' is not a zstd level from 0 to 19", v);
+				free(rest);
 				return EXIT_USAGE;
 			}
 			c.compression = (int)t;
@@ -440,6 +442,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			if (n == 0) {
 				fputs(usage_text, stdout);
+				free(rest);
 				return EXIT_OK;
 			}
 			rest[n++] = argv[i];
@@ -449,6 +452,7 @@ int main(int argc, char **argv)
 	}
 	if (!n) {
 		fputs(usage_text, stderr);
+		free(rest);
 		return EXIT_USAGE;
 	}
 	c.progress = !c.quiet && !c.json && isatty(2);
@@ -463,10 +467,12 @@ int main(int argc, char **argv)
 		    {"scrub", cmd_scrub},     {"drill", cmd_drill}};
 	if (!strcmp(rest[0], "version")) {
 		printf("cairn %s\n", CAIRN_VERSION_STRING);
+		free(rest);
 		return EXIT_OK;
 	}
 	if (!strcmp(rest[0], "help")) {
 		fputs(usage_text, stdout);
+		free(rest);
 		return EXIT_OK;
 	}
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {

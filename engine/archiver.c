@@ -41,7 +41,7 @@
 
 #define NODE_SKIP 0x80000000u /* internal: drop from the tree (unreadable) */
 #define INDEX_EVERY 64        /* packs per index segment */
-#define READ_SIZE (4u << 20)
+#define READ_SIZE (1u << 20) /* large sequential reads, small enough to keep RSS low */
 
 typedef struct pdir {
 	struct pdir *parent;
@@ -994,7 +994,7 @@ int cairn_backup(cairn_repo *r, const cairn_backup_opts *o, cairn_snapshot *out,
 	unsigned nup = 2;
 	cairn_queue_init(&a->files, 256);
 	cairn_queue_init(&a->chunks, npack * 2);
-	cairn_queue_init(&a->packs, 2);
+	cairn_queue_init(&a->packs, 1); /* packs are 16 MiB: keep few in flight */
 	pthread_t *th = cairn_xcalloc(nread + npack + nup + 1, sizeof(pthread_t));
 	for (unsigned i = 0; i < nread; i++)
 		pthread_create(&th[i], NULL, reader_main, a);

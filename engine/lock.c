@@ -207,8 +207,11 @@ int repo_lock(cairn_repo *r, int exclusive, const char *purpose)
 	cairn_buf_free(&pt);
 	cairn_codec_free(cx);
 	if (rc < 0) {
+		/* removing mine clears this thread's message: keep the one naming the holder */
+		char msg[CAIRN_ERRMSG_MAX];
+		snprintf(msg, sizeof(msg), "%s", cairn_error_last());
 		cairn_target_del(r->t, name);
-		return rc;
+		return cairn_error_set(rc, "%s", msg);
 	}
 	pthread_mutex_lock(&r->mu);
 	snprintf(r->lock_name, sizeof(r->lock_name), "%s", name);

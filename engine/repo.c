@@ -578,13 +578,21 @@ int repo_blob_read(cairn_repo *r, cairn_codec *cx, const uint8_t id[32], size_t 
 			rc = blob_decode(r, cx, pack_id, &loc, id, rawlen, enc, out);
 		if (rc == 0) {
 			if (c > 0)
-				repo_warn(r, "%s: read from copy %u after: %s", pname, c, first);
+				repo_warn(r, "%s: read from the copy on %s instead", pname,
+					  cairn_target_copy_name(r->rt, c));
 			break;
 		}
 		if (!first[0])
 			snprintf(first, sizeof(first), "%s", cairn_error_last());
-		if (rc == -EBADMSG && copies > 1)
-			cairn_target_report_bad(r->rt, c, pname);
+		if (copies > 1) {
+			/* name the member: "copy 1" means nothing to whoever repairs it */
+			repo_warn(r, "%s: the copy on %s is %s: %s", pname,
+				  cairn_target_copy_name(r->rt, c),
+				  rc == -EBADMSG ? "corrupt (journaled for repair)" : "unreadable",
+				  cairn_error_last());
+			if (rc == -EBADMSG)
+				cairn_target_report_bad(r->rt, c, pname);
+		}
 	}
 	free(enc);
 	if (rc < 0) {
