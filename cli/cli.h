@@ -84,5 +84,7 @@ int cmd_stats(cli *c, int argc, char **argv);
 int cmd_repair(cli *c, int argc, char **argv);
 int cmd_scrub(cli *c, int argc, char **argv);
 int cmd_drill(cli *c, int argc, char **argv);
+/* status, jobs, runs, incidents, incident, ack, resolve, run: cairnd's API (cmd_daemon.c) */
+int cmd_daemon(cli *c, int argc, char **argv);
 
 #endif

@@ -43,6 +43,14 @@ static const char usage_text[] =
     "  drill [status|--due]    restore drills: restore and verify (a sample of) a snapshot\n"
     "  version                 print the version\n"
     "\n"
+    "talking to cairnd (--config FILE: its daemon.listen and daemon.api_token_file):\n"
+    "  status | jobs           the daemon and its jobs\n"
+    "  runs [--job CLIENT/JOB] recent runs\n"
+    "  incidents [--all]       unresolved (or all) incidents\n"
+    "  incident review ID      post-incident review, Markdown (--output FILE)\n"
+    "  ack ID | resolve ID     acknowledge or resolve an incident\n"
+    "  run CLIENT/JOB          run a job now\n"
+    "\n"
     "SNAPSHOT is an id prefix or 'latest' (filtered by --client/--tag/--path/--host).\n"
     "REPO: /path, local:/path, rados:POOL[/NS], s3:http://HOST:PORT/BUCKET[/PREFIX].\n"
     "Exit codes: 0 ok, 1 error, 2 usage, 3 partial,\n"
@@ -464,7 +472,10 @@ int main(int argc, char **argv)
 		    {"ls", cmd_ls},           {"restore", cmd_restore}, {"cat", cmd_cat},
 		    {"forget", cmd_forget},   {"prune", cmd_prune},   {"check", cmd_check},
 		    {"key", cmd_key},         {"stats", cmd_stats},   {"repair", cmd_repair},
-		    {"scrub", cmd_scrub},     {"drill", cmd_drill}};
+		    {"scrub", cmd_scrub},     {"drill", cmd_drill},   {"status", cmd_daemon},
+		    {"jobs", cmd_daemon},     {"runs", cmd_daemon},   {"incidents", cmd_daemon},
+		    {"incident", cmd_daemon}, {"ack", cmd_daemon},    {"resolve", cmd_daemon},
+		    {"run", cmd_daemon}};
 	if (!strcmp(rest[0], "version")) {
 		printf("cairn %s\n", CAIRN_VERSION_STRING);
 		free(rest);

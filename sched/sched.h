@@ -575,4 +575,48 @@ char *cairn_notice_json(const cairn_notice *nt, int64_t now);
 /** RFC 3339 UTC ("2026-11-26T13:56:38Z") into @p buf (>= 21 bytes). */
 void cairn_rfc3339(int64_t t, char *buf, size_t len);
 
+/* ========================================================================
+ * The daemon (daemon.c, jobrun.c, http.c, metrics.c): cairnd's loop.
+ *
+ * One thread: poll() over the children's stdout/stderr pipes, the HTTP
+ * server's epoll fd and a self-pipe (signals, triggers), with a tick at
+ * least every second that runs the DESIGN steps at the top of this header.
+ * Jobs are child processes (the `cairn` binary, or a command job's argv),
+ * each in its own process group, stdin /dev/null, killed with SIGTERM if
+ * cairnd dies (PR_SET_PDEATHSIG). Reference: docs/SCHEDULER.md.
+ * ====================================================================== */
+typedef struct cairn_daemon cairn_daemon;
+
+#define CAIRN_DAEMON_OPTS_VERSION 1
+typedef struct cairn_daemon_opts {
+	unsigned version;       /* CAIRN_DAEMON_OPTS_VERSION */
+	const char *cairn_binary; /* NULL: daemon.cairn_binary, else `cairn` next to the
+				   * running program, else "cairn" on PATH */
+	int no_http;            /* do not listen (tests of the loop alone) */
+} cairn_daemon_opts;
+#define CAIRN_DAEMON_OPTS_INIT {CAIRN_DAEMON_OPTS_VERSION, NULL, 0}
+
+/**
+ * Load @p config_path, open the store (creating daemon.state_dir), recover
+ * runs a dead daemon left 'running', and listen on daemon.listen.
+ * @return 0, -EINVAL (configuration; message names the field), -EIO (store),
+ * -EADDRINUSE / -EACCES (listen address).
+ */
+int cairn_daemon_open(cairn_daemon **out, const char *config_path, const cairn_daemon_opts *o);
+/**
+ * Run the loop until cairn_daemon_stop(); then terminate running jobs
+ * (SIGTERM, SIGKILL after 10 s), record them 'killed', and return 0.
+ */
+int cairn_daemon_run(cairn_daemon *d);
+/** Ask the loop to stop. Async-signal-safe (a write to the self-pipe). */
+void cairn_daemon_stop(cairn_daemon *d);
+void cairn_daemon_close(cairn_daemon *d);
+
+/**
+ * The Prometheus text exposition (format 0.0.4) of the store's runs and
+ * incidents for @p jobs at @p now (malloc'd into *out). Names: docs/SCHEDULER.md.
+ */
+int cairn_metrics_render(cairn_store *s, const cairn_job *jobs, size_t njobs, int64_t now,
+			 size_t running, char **out);
+
 #endif

@@ -27,4 +27,8 @@ const cairn_cfg_route *cairn_route__next(const cairn_config *cfg, const cairn_al
 /** Recent runs of @p job (newest first, at most @p limit); free with free(). */
 int cairn_store__recent(cairn_store *s, const char *job, size_t limit, cairn_run **out, size_t *n);
 
+struct sqlite3;
+/** The store's SQLite handle (borrowed), for read-only aggregates (metrics.c). */
+struct sqlite3 *cairn_store__db(cairn_store *s);
+
 #endif

@@ -222,6 +222,12 @@ void cairn_store_close(cairn_store *s)
 	free(s);
 }
 
+/* The SQLite handle, for read-only aggregate queries elsewhere in sched/ (metrics.c). */
+sqlite3 *cairn_store__db(cairn_store *s)
+{
+	return s->db;
+}
+
 /* ---- jobs ---- */
 
 int cairn_store_job_register(cairn_store *s, const char *job, const char *client,

@@ -16,8 +16,10 @@ libssl-dev libzstd-dev libxxhash-dev libargon2-dev libfyaml-dev
 check libsubunit-dev attr acl e2fsprogs
 ceph-mon ceph-osd radosgw ceph-common librados-dev libs3-dev s3cmd uuid-runtime curl"
 BENCH_PKGS="restic borgbackup time"
-# scheduler (sched/, tests/sched): SQLite store, libcurl notifiers, Alertmanager for the tests
-SCHED_PKGS="libsqlite3-dev libcurl4-openssl-dev prometheus-alertmanager"
+# scheduler (sched/, tests/sched): SQLite store, libcurl notifiers, cairnd's HTTP server and
+# JSON, Alertmanager and promtool (package prometheus) for the tests
+SCHED_PKGS="libsqlite3-dev libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
+prometheus-alertmanager prometheus"
 PKGS="$PKGS $SCHED_PKGS"
 
 want="$PKGS"
