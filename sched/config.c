@@ -333,6 +333,65 @@ const cairn_cfg_repo *cairn_config_repo(const cairn_config *c, const char *name)
 	return NULL;
 }
 
+/*
+ * Read an S3 credentials file: lines AWS_ACCESS_KEY_ID=... and
+ * AWS_SECRET_ACCESS_KEY=... (optionally with "export "; '#' starts a comment).
+ * Sets *ak and *sk (malloc'd). Returns 0 or a negative code with a message.
+ */
+static int read_credentials(const char *path, char **ak, char **sk)
+{
+	*ak = *sk = NULL;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return cairn_error_set(-errno, "credentials file %s: %s", path, strerror(errno));
+	char line[1024];
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line + strspn(line, " \t");
+		if (!strncmp(p, "export ", 7))
+			p += 7;
+		p[strcspn(p, "\r\n")] = 0;
+		char *eq = strchr(p, '=');
+		if (*p == '#' || !eq)
+			continue;
+		*eq = 0;
+		char **slot = !strcmp(p, "AWS_ACCESS_KEY_ID")	  ? ak
+			      : !strcmp(p, "AWS_SECRET_ACCESS_KEY") ? sk
+								    : NULL;
+		if (slot) {
+			free(*slot);
+			*slot = cairn_xstrdup(eq + 1);
+		}
+	}
+	fclose(f);
+	if (*ak && **ak && *sk && **sk)
+		return 0;
+	free(*ak);
+	free(*sk);
+	*ak = *sk = NULL;
+	return cairn_error_set(-EINVAL, "credentials file %s: needs AWS_ACCESS_KEY_ID=... and "
+					"AWS_SECRET_ACCESS_KEY=... lines", path);
+}
+
+/* Open target @p ct with its settings (ceph_conf, timeout, credentials_file). */
+static int open_one(const cairn_cfg_target *ct, cairn_target **out)
+{
+	cairn_target_open_opts o = {ct->ceph_conf, ct->timeout_s, NULL, NULL};
+	char *ak = NULL, *sk = NULL;
+	if (ct->credentials_file) {
+		int rc = read_credentials(ct->credentials_file, &ak, &sk);
+		if (rc < 0)
+			return rc;
+		o.access_key = ak;
+		o.secret_key = sk;
+	}
+	int rc = cairn_target_open_with(out, ct->url, &o);
+	if (sk)
+		explicit_bzero(sk, strlen(sk));
+	free(ak);
+	free(sk);
+	return rc;
+}
+
 int cairn_config_open_target(const cairn_cfg_repo *r, cairn_target **out)
 {
 	cairn_target **m = cairn_xcalloc(r->ntargets, sizeof(cairn_target *));
@@ -340,7 +399,9 @@ int cairn_config_open_target(const cairn_cfg_repo *r, cairn_target **out)
 	*out = NULL;
 	for (size_t i = 0; i < r->ntargets && rc == 0; i++) {
 		const cairn_cfg_target *ct = &r->targets[i];
-		rc = cairn_target_open(&m[i], ct->url);
+		/* the target's own settings: without them a dead cluster would take the
+		 * default 30 s time-out, or a RADOS target would silently use $CEPH_CONF */
+		rc = open_one(ct, &m[i]);
 		if (rc < 0) {
 			cairn_error_wrap(rc, "repository %s, target %zu", r->name, i);
 			break;

@@ -14,7 +14,10 @@
  * error. A member that lacks an object another member has is journaled.
  * Corruption is found by the caller (only it can authenticate data): it reads
  * a given copy with get_range_copy and reports a bad one with report_bad,
- * which journals the copy for repair.
+ * which journals the copy for repair. The copy numbers of one such walk (copy
+ * 0, 1, 2 ... by one thread) keep the preference order taken at copy 0, even
+ * if a member fails meanwhile and starts its cool-down, so no copy is skipped
+ * and report_bad and cairn_target_copy_name() name the member that served it.
  *
  * Listings are the union over the healthy members, so objects a lagging
  * member missed are still seen.
@@ -176,17 +179,39 @@ static int rep_put(cairn_target *t, const char *name, const void *data, size_t l
 
 /* --- reads ------------------------------------------------------------------------ */
 
+/*
+ * The preference order a reader walks copy by copy (cairn_target_get_range_copy
+ * with copy 0, 1, 2 ...): taken when the thread asks for copy 0 and kept for its
+ * later copies and report_bad. Recomputing it per call would let a member whose
+ * failure sends it into its cool-down meanwhile reorder the members under the
+ * reader, which would then skip one copy, read another twice, or journal the
+ * wrong member as bad.
+ */
+static _Thread_local struct {
+	const replica *r;
+	size_t k;
+	size_t idx[64];
+} walk;
+
+/* The member serving copy @p copy for this thread (see walk), or -1. */
+static long copy_member(replica *r, unsigned copy, int fresh)
+{
+	if (fresh || walk.r != r || walk.k != r->n) {
+		walk.k = order(r, walk.idx);
+		walk.r = r;
+	}
+	return copy < walk.k ? (long)walk.idx[copy] : -1;
+}
+
 static int rep_get_range_copy(cairn_target *t, unsigned copy, const char *name, uint64_t off,
 			      size_t len, void *out)
 {
 	replica *r = R(t);
-	size_t idx[64];
-	size_t k = order(r, idx);
-	if (copy >= k)
+	long i = copy_member(r, copy, copy == 0);
+	if (i < 0)
 		return cairn_error_set(-ENOENT, "%s: no copy %u of %s", t->name, copy, name);
-	size_t i = idx[copy];
 	int rc = cairn_target_get_range(r->m[i].t, name, off, len, out);
-	note_result(r, i, rc);
+	note_result(r, (size_t)i, rc);
 	return rc;
 }
 
@@ -198,10 +223,9 @@ static unsigned rep_ncopies(cairn_target *t)
 static void rep_report_bad(cairn_target *t, unsigned copy, const char *name)
 {
 	replica *r = R(t);
-	size_t idx[64];
-	size_t k = order(r, idx);
-	if (copy < k)
-		journal(r, "bad", idx[copy], name);
+	long i = copy_member(r, copy, 0);
+	if (i >= 0)
+		journal(r, "bad", (size_t)i, name);
 }
 
 /* Try each member in preference order; journal members that lack the object. */
@@ -432,4 +456,13 @@ int cairn_target_member_healthy(cairn_target *t, size_t i)
 	if (t && t->kind && !strcmp(t->kind, "replica"))
 		return i < R(t)->n && healthy(R(t), i);
 	return 1;
+}
+
+const char *cairn_target_copy_name(cairn_target *t, unsigned copy)
+{
+	if (t && t->kind && !strcmp(t->kind, "replica")) {
+		long i = copy_member(R(t), copy, 0);
+		return i >= 0 ? R(t)->m[i].t->name : "?";
+	}
+	return t && copy == 0 && t->name ? t->name : "?";
 }

@@ -237,8 +237,10 @@ void cairn_target_close(cairn_target *t)
 /* Scheme dispatch ------------------------------------------------------- */
 
 /* "local:/path" (or a bare "/path"): @p rest is the path after the scheme. */
-static int open_local(cairn_target **out, const char *rest, const char *address)
+static int open_local(cairn_target **out, const char *rest, const char *address,
+		      const cairn_target_open_opts *o)
 {
+	(void)o;
 	if (rest[0] != '/')
 		return cairn_error_set(-EINVAL,
 				       "malformed repository address '%s' (local path must be "
@@ -249,9 +251,11 @@ static int open_local(cairn_target **out, const char *rest, const char *address)
 
 /*
  * "rados:POOL[/NAMESPACE]": the namespace is everything after the first '/'
- * ("" if none). The Ceph config is $CEPH_CONF, else /etc/ceph/ceph.conf.
+ * ("" if none). The Ceph config is o->ceph_conf, else $CEPH_CONF, else
+ * /etc/ceph/ceph.conf.
  */
-static int open_rados(cairn_target **out, const char *rest, const char *address)
+static int open_rados(cairn_target **out, const char *rest, const char *address,
+		      const cairn_target_open_opts *o)
 {
 	const char *slash = strchr(rest, '/');
 	size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
@@ -263,46 +267,111 @@ static int open_rados(cairn_target **out, const char *rest, const char *address)
 				       address);
 	memcpy(pool, rest, n);
 	pool[n] = 0;
-	const char *conf = getenv("CEPH_CONF");
+	const char *conf = o && o->ceph_conf && *o->ceph_conf ? o->ceph_conf : getenv("CEPH_CONF");
 	if (!conf || !*conf)
 		conf = "/etc/ceph/ceph.conf";
-	return cairn_target_rados_open(out, pool, slash ? slash + 1 : "", conf, NULL);
+	cairn_rados_opts ro = {0, 0, NULL};
+	ro.timeout_s = o ? o->timeout_s : 0;
+	return cairn_target_rados_open(out, pool, slash ? slash + 1 : "", conf, &ro);
 }
 
 /* "s3:http://HOST:PORT/BUCKET[/PREFIX]" (or https): see s3.c. */
-static int open_s3(cairn_target **out, const char *rest, const char *address)
+static int open_s3(cairn_target **out, const char *rest, const char *address,
+		   const cairn_target_open_opts *o)
 {
-	return cairn_target_s3_open_url(out, rest, NULL);
+	(void)address;
+	cairn_s3_opts so = {NULL, NULL, 0, 0};
+	if (o) {
+		so.access_key = o->access_key;
+		so.secret_key = o->secret_key;
+		so.timeout_s = o->timeout_s;
+	}
+	return cairn_target_s3_open_url(out, rest, &so);
+}
+
+/*
+ * "fault:OPTS:ADDRESS" (a test facility, see target.h): OPTS is a comma list
+ * of delay=MS, fail_after=N and corrupt; ADDRESS is opened with the same
+ * settings and wrapped by cairn_target_fault_wrap().
+ */
+static int open_fault(cairn_target **out, const char *rest, const char *address,
+		      const cairn_target_open_opts *o)
+{
+	const char *colon = strchr(rest, ':');
+	if (!colon || colon == rest || !colon[1])
+		return cairn_error_set(-EINVAL,
+				       "malformed test address '%s' (expected "
+				       "fault:delay=MS[,fail_after=N][,corrupt]:ADDRESS)",
+				       address);
+	cairn_fault_opts fo = {0, -1, 0, 0, 0, 0};
+	char opts[256];
+	size_t n = (size_t)(colon - rest);
+	if (n >= sizeof(opts))
+		return cairn_error_set(-EINVAL, "malformed test address '%s' (options too long)",
+				       address);
+	memcpy(opts, rest, n);
+	opts[n] = 0;
+	char *save = NULL;
+	for (char *tok = strtok_r(opts, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "corrupt")) {
+			fo.corrupt_reads = 1;
+			continue;
+		}
+		int delay = !strncmp(tok, "delay=", 6);
+		const char *num = delay ? tok + 6 : !strncmp(tok, "fail_after=", 11) ? tok + 11 : NULL;
+		char *end = NULL;
+		errno = 0;
+		unsigned long long v = num ? strtoull(num, &end, 10) : 0;
+		if (!num || !*num || *end || errno || *num == '-' || v > 3600000)
+			return cairn_error_set(-EINVAL,
+					       "malformed test address '%s' ('%s': options are "
+					       "delay=MS, fail_after=N, corrupt)",
+					       address, tok);
+		if (delay) {
+			fo.delay_ms = (unsigned)v;
+		} else {
+			fo.fail_errno = EIO;
+			fo.fail_after = (int64_t)v;
+		}
+	}
+	cairn_target *inner;
+	int rc = cairn_target_open_with(&inner, colon + 1, o);
+	if (rc < 0)
+		return rc;
+	return cairn_target_fault_wrap(out, inner, &fo);
 }
 
 /*
  * Known schemes. To add one, append {"scheme", opener}: the opener gets the
- * text after "scheme:" and the whole address (for messages), and returns 0
- * with *out set or a negative code with a message.
+ * text after "scheme:", the whole address (for messages) and the settings,
+ * and returns 0 with *out set or a negative code with a message.
  */
 static const struct scheme {
 	const char *name;
-	int (*open)(cairn_target **out, const char *rest, const char *address);
+	int (*open)(cairn_target **out, const char *rest, const char *address,
+		    const cairn_target_open_opts *o);
 } schemes[] = {
 	{"local", open_local},
 	{"rados", open_rados},
 	{"s3", open_s3},
+	{"fault", open_fault},
 };
 
-int cairn_target_open(cairn_target **out, const char *address)
+int cairn_target_open_with(cairn_target **out, const char *address,
+			   const cairn_target_open_opts *o)
 {
 	if (!out || !address)
 		return cairn_error_set(-EINVAL, "no repository address");
 	*out = NULL;
 	if (address[0] == '/')
-		return open_local(out, address, address);
+		return open_local(out, address, address, o);
 	const char *colon = strchr(address, ':');
 	const char *slash = strchr(address, '/');
 	if (colon && (!slash || colon < slash)) {
 		size_t n = (size_t)(colon - address);
 		for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
 			if (strlen(schemes[i].name) == n && !memcmp(address, schemes[i].name, n))
-				return schemes[i].open(out, colon + 1, address);
+				return schemes[i].open(out, colon + 1, address, o);
 	} else if (*address) {
 		/* a relative directory, as restic users type it: made absolute now */
 		char cwd[4096], abs[8192];
@@ -310,11 +379,16 @@ int cairn_target_open(cairn_target **out, const char *address)
 			return cairn_error_set(-errno, "cannot resolve '%s': %s", address,
 					       strerror(errno));
 		snprintf(abs, sizeof(abs), "%s/%s", cwd, address);
-		return open_local(out, abs, address);
+		return open_local(out, abs, address, o);
 	}
 	return cairn_error_set(-EINVAL,
 			       "unknown repository address '%s' (expected /path or local:/path)",
 			       address);
+}
+
+int cairn_target_open(cairn_target **out, const char *address)
+{
+	return cairn_target_open_with(out, address, NULL);
 }
 
 /* Replica-aware helpers that also work on plain targets ---------------------- */
@@ -346,3 +420,4 @@ void cairn_target_report_bad(cairn_target *t, unsigned copy, const char *name)
 	if (t && t->report_bad)
 		t->report_bad(t, copy, name);
 }
+

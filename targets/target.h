@@ -82,9 +82,32 @@ struct cairn_target {
  *                                 an S3 bucket (or https://), path-style, keys
  *                                 under PREFIX/, credentials from
  *                                 $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY
+ *   fault:OPTS:ADDRESS            TEST FACILITY, not for production use: the
+ *                                 target at ADDRESS wrapped by
+ *                                 cairn_target_fault_wrap(). OPTS is a comma
+ *                                 list of delay=MS (sleep before every op),
+ *                                 fail_after=N (ops from number N on fail with
+ *                                 -EIO) and corrupt (flip a byte of every read),
+ *                                 e.g. fault:delay=100:/srv/x. It lets the CLI
+ *                                 tests put one member of a replica set behind
+ *                                 added latency, or make it fail, where the
+ *                                 kernel offers no netem.
  * @return 0, -EINVAL for an unknown or malformed address.
  */
 int cairn_target_open(cairn_target **out, const char *address);
+
+/* Per-target settings of the configuration file (docs/CONFIG.md); zero fields
+ * (or a NULL pointer) take the defaults of cairn_target_open(). */
+typedef struct cairn_target_open_opts {
+	const char *ceph_conf;  /* rados: Ceph config; NULL: $CEPH_CONF, /etc/ceph/ceph.conf */
+	unsigned timeout_s;     /* rados, s3: operation timeout in seconds; 0: default (30) */
+	const char *access_key; /* s3: NULL: $AWS_ACCESS_KEY_ID */
+	const char *secret_key; /* s3: NULL: $AWS_SECRET_ACCESS_KEY */
+} cairn_target_open_opts;
+
+/** cairn_target_open() with settings @p o (applied to the inner address of fault:). */
+int cairn_target_open_with(cairn_target **out, const char *address,
+			   const cairn_target_open_opts *o);
 
 /** Open a local-directory target rooted at @p root. */
 int cairn_target_local_open(cairn_target **out, const char *root);
@@ -184,6 +207,12 @@ int cairn_target_get_range_copy(cairn_target *t, unsigned copy, const char *name
 				size_t len, void *out);
 /** Report a corrupt copy (no-op on plain targets). */
 void cairn_target_report_bad(cairn_target *t, unsigned copy, const char *name);
+/**
+ * Name of the member that serves copy @p copy of a replica set for the calling
+ * thread's current read (see cairn_target_get_range_copy), for messages; @p t's
+ * own name for plain targets; "?" if there is no such copy.
+ */
+const char *cairn_target_copy_name(cairn_target *t, unsigned copy);
 
 /* Checked wrappers: validate arguments and the name, count stats, and make
  * sure a failure carries a message naming the target and the object. */

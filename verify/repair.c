@@ -4,8 +4,8 @@
  * DESIGN
  * Repair never needs a client key, so the appliance can keep every copy of
  * every client level. It lists every member, forms the union of the object
- * names (locks excluded: they are ephemeral), and for each object decides
- * which copies are good:
+ * names (locks are ephemeral: never copied; only a deletion a member missed
+ * is finished), and for each object decides which copies are good:
  *  - packs carry XXH3-128 checksums in their plaintext trailer, so a copy is
  *    good when its checksums hold; a copy is read and checked when it is
  *    suspect (journaled as bad, or its size differs from the others) or with
@@ -94,10 +94,16 @@ static obj *find(rep *r, const char *name, int create)
 static int collect(void *payload, const char *name, uint64_t size)
 {
 	rep *r = payload;
-	if (!strncmp(name, "locks/", 6))
-		return 0;
 	find(r, name, 1)->size[r->cur_member] = (int64_t)size;
 	return 0;
+}
+
+/* Locks are ephemeral: never copied, but a lock whose deletion a member missed is removed
+ * there (else a backup's lock stays behind on a member that was down when it ended, and
+ * looks alive on other hosts for half an hour). */
+static int is_lock(const obj *o)
+{
+	return !strncmp(o->name, "locks/", 6);
 }
 
 static void read_journal(rep *r)
@@ -154,6 +160,8 @@ static void repair_obj(rep *r, obj *o)
 		deleted |= o->del[i];
 		have += o->size[i] >= 0;
 	}
+	if (is_lock(o) && !deleted)
+		return;
 	r->res->objects++;
 	/* a deletion some member missed: finish it everywhere, never copy back */
 	if (deleted) {
