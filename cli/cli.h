@@ -66,8 +66,6 @@ void fmt_time(char *out, size_t cap, int64_t ns, int rfc3339);
 void fmt_size(char *out, size_t cap, uint64_t bytes);
 /** Parse sizes like 512K, 16M, 1G. @return 0 or -1. */
 int parse_size(const char *s, uint64_t *out);
-/** Parse durations like 30d, 12h, 1y2m, 90m. @return 0 or -1. */
-int parse_duration(const char *s, int64_t *out_ns);
 
 /* subcommands: argc/argv start at the subcommand name */
 int cmd_init(cli *c, int argc, char **argv);

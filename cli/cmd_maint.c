@@ -96,7 +96,7 @@ int cmd_forget(cli *c, int argc, char **argv)
 		case 'm': slot = &pol.keep_monthly; break;
 		case 'y': slot = &pol.keep_yearly; break;
 		case 'W':
-			if (parse_duration(optarg, &pol.keep_within_ns) < 0) {
+			if (cairn_parse_duration(optarg, &pol.keep_within_ns) < 0) {
 				free(keep_tags);
 				return bad_usage("forget", "--keep-within takes a duration like 30d, "
 							   "12h, 1y6M");
@@ -294,12 +294,16 @@ int cmd_prune(cli *c, int argc, char **argv)
 
 /* --- check ----------------------------------------------------------------------------------- */
 
-static void check_report(void *payload, const char *msg)
+static void check_report(void *payload, int severity, const char *msg)
 {
 	cli *c = payload;
 	if (c->progress)
 		fputs("\r\033[K", stderr);
-	fprintf(stderr, "error: %s\n", msg);
+	fprintf(stderr, "%s: %s\n",
+		severity == CAIRN_CHECK_WARNING ? "warning"
+		: severity == CAIRN_CHECK_AFFECTED ? "affected"
+						   : "error",
+		msg);
 }
 
 int cmd_check(cli *c, int argc, char **argv)
@@ -348,12 +352,13 @@ int cmd_check(cli *c, int argc, char **argv)
 	if (c->json)
 		printf("{\"snapshots\":%llu,\"trees\":%llu,\"files\":%llu,\"packs\":%llu,"
 		       "\"packs_read\":%llu,\"blobs_read\":%llu,\"bytes_read\":%llu,\"errors\":%llu,"
-		       "\"warnings\":%llu,\"ok\":%s}\n",
+		       "\"warnings\":%llu,\"affected\":%llu,\"ok\":%s}\n",
 		       (unsigned long long)res.snapshots, (unsigned long long)res.trees,
 		       (unsigned long long)res.files, (unsigned long long)res.packs,
 		       (unsigned long long)res.packs_read, (unsigned long long)res.blobs_read,
 		       (unsigned long long)res.bytes_read, (unsigned long long)res.errors,
-		       (unsigned long long)res.warnings, rc == 0 ? "true" : "false");
+		       (unsigned long long)res.warnings, (unsigned long long)res.affected,
+		       rc == 0 ? "true" : "false");
 	else if (!c->quiet)
 		printf("checked %llu snapshots, %llu trees, %llu files, %llu packs%s: %s\n",
 		       (unsigned long long)res.snapshots, (unsigned long long)res.trees,

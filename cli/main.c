@@ -352,37 +352,6 @@ int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-int parse_duration(const char *s, int64_t *out)
-{
-	int64_t total = 0;
-	if (!*s)
-		return -1;
-	while (*s) {
-		char *end;
-		errno = 0;
-		long long v = strtoll(s, &end, 10);
-		if (end == s || errno || v < 0)
-			return -1;
-		int64_t unit;
-		switch (*end) {
-		case 's': unit = 1; break;
-		case 'm': unit = 60; break; /* minutes; months are 'M' */
-		case 'h': unit = 3600; break;
-		case 'd': unit = 86400; break;
-		case 'w': unit = 7 * 86400; break;
-		case 'M': unit = 30 * 86400; break;
-		case 'y': unit = 365 * 86400; break;
-		default: return -1;
-		}
-		if (v > INT64_MAX / 1000000000 / unit)
-			return -1;
-		total += (int64_t)v * unit * 1000000000;
-		s = end + 1;
-	}
-	*out = total;
-	return 0;
-}
-
 /* --- dispatch ------------------------------------------------------------------------ */
 
 static int take_value(int *i, int argc, char **argv, const char *name, const char **out)

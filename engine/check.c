@@ -6,24 +6,27 @@
  * checksums are verified (the same keyless check scrub uses), its encrypted
  * header is compared with the index, and every blob is authenticated and
  * its content hashed back to its id.
+ *
+ * Damage (a missing, truncated or unreadable pack, a blob that fails) is
+ * remembered and finally mapped back to the snapshots and paths that need
+ * it (check_affected.c), so the operator learns what was lost, not only
+ * which object broke.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "engine/repo_int.h"
+#include "engine/check_int.h"
 
 typedef struct ck {
 	cairn_repo *r;
 	const cairn_check_opts *o;
 	cairn_check_result *res;
-	void (*report)(void *, const char *);
+	cairn_check_report_fn report;
 	void *payload;
 	cairn_codec *cx;
-	/* visited trees: sorted array rebuilt rarely; a simple open hash */
-	uint8_t (*seen)[32];
-	uint8_t *used;
-	size_t nseen, cap;
+	ck_idset seen;   /* visited trees */
+	ck_damage dmg;   /* what is damaged, for the affected walk */
 } ck;
 
 static void err(ck *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -36,50 +39,49 @@ static void err(ck *c, const char *fmt, ...)
 	va_end(ap);
 	c->res->errors++;
 	if (c->report)
-		c->report(c->payload, msg);
+		c->report(c->payload, CAIRN_CHECK_ERROR, msg);
 }
 
-static int seen_add(ck *c, const uint8_t id[32])
+static void warn(ck *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(ck *c, const char *fmt, ...)
 {
-	if ((c->nseen + 1) * 2 > c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 1024;
-		uint8_t(*nv)[32] = cairn_xmalloc(ncap * 32);
-		uint8_t *nu = cairn_xcalloc(ncap, 1);
-		for (size_t i = 0; i < c->cap; i++) {
-			if (!c->used[i])
-				continue;
-			size_t j = cairn_get_le64(c->seen[i]) & (ncap - 1);
-			while (nu[j])
-				j = (j + 1) & (ncap - 1);
-			nu[j] = 1;
-			memcpy(nv[j], c->seen[i], 32);
-		}
-		free(c->seen);
-		free(c->used);
-		c->seen = nv;
-		c->used = nu;
-		c->cap = ncap;
-	}
-	size_t j = cairn_get_le64(id) & (c->cap - 1);
-	while (c->used[j]) {
-		if (!memcmp(c->seen[j], id, 32))
-			return 0;
-		j = (j + 1) & (c->cap - 1);
-	}
-	c->used[j] = 1;
-	memcpy(c->seen[j], id, 32);
-	c->nseen++;
-	return 1;
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->res->warnings++;
+	if (c->report)
+		c->report(c->payload, CAIRN_CHECK_WARNING, msg);
+}
+
+/* Remember damage: a whole pack (by index number), or one blob of pack @p no. */
+static void bad_pack(ck *c, const uint8_t id[32])
+{
+	uint32_t no;
+	c->dmg.any = 1;
+	if (cairn_index_pack_find(c->r->idx, id, &no) && no < c->dmg.npacks)
+		c->dmg.packs[no] = 1;
+}
+
+static void bad_blob(ck *c, const uint8_t id[32])
+{
+	c->dmg.any = 1;
+	ck_idset_add(&c->dmg.blobs, id);
 }
 
 static void check_tree(ck *c, const uint8_t id[32], const char *path, const char *snap)
 {
-	if (!seen_add(c, id))
+	if (!ck_idset_add(&c->seen, id))
 		return;
 	cairn_tree t;
 	c->res->trees++;
 	if (repo_tree_load(c->r, c->cx, id, &t) < 0) {
-		err(c, "snapshot %.8s: %s: tree unreadable: %s", snap, path, cairn_error_last());
+		char h[65];
+		cairn_hex(h, id, 32);
+		err(c, "snapshot %.8s: %s: tree %.16s unreadable: %s", snap, path, h,
+		    cairn_error_last());
+		c->dmg.any = 1;
 		return;
 	}
 	for (size_t i = 0; i < t.n; i++) {
@@ -99,6 +101,7 @@ static void check_tree(ck *c, const uint8_t id[32], const char *path, const char
 					cairn_hex(h, n->extents[k].id, 32);
 					err(c, "snapshot %.8s: %s: chunk %.16s is missing (in no index)",
 					    snap, p, h);
+					c->dmg.any = 1;
 				}
 			}
 			file_digest(&c->r->keys, n->extents, n->n_extents, n->size, dg);
@@ -142,32 +145,39 @@ static void listing_free(listing *l)
 static void read_pack(ck *c, const char *name, const uint8_t id[32])
 {
 	cairn_buf b = CAIRN_BUF_INIT, plain = CAIRN_BUF_INIT;
+	const char *on = c->r->rt->name;
 	int64_t bad;
 	int rc = cairn_target_get(c->r->rt, name, &b);
 	if (rc < 0) {
-		err(c, "%s: unreadable: %s", name, cairn_error_last());
+		err(c, "%s on %s: unreadable: %s", name, on, cairn_error_last());
+		bad_pack(c, id);
 		goto done;
 	}
 	c->res->packs_read++;
 	c->res->bytes_read += b.len;
-	if (cairn_pack_verify(b.data, b.len, &bad) < 0) {
-		err(c, "%s: %s", name, cairn_error_last());
-		goto done;
-	}
+	/* damage found by the checksums: go on, so the blobs that fail are named */
+	int damaged = cairn_pack_verify(b.data, b.len, &bad) < 0;
+	if (damaged)
+		err(c, "%s on %s: %s", name, on, cairn_error_last());
 	uint32_t tl;
 	cairn_pack_trailer tr;
 	cairn_pack_entry *e = NULL;
 	size_t n = 0;
-	if (cairn_pack_footer(b.data + b.len - CAIRN_PACK_FOOTER, b.len, &tl) < 0 ||
+	if (b.len < CAIRN_PACK_FOOTER ||
+	    cairn_pack_footer(b.data + b.len - CAIRN_PACK_FOOTER, b.len, &tl) < 0 ||
 	    cairn_pack_trailer_parse(&tr, b.data + b.len - tl, tl, b.len) < 0) {
-		err(c, "%s: %s", name, cairn_error_last());
+		if (!damaged) /* else already reported: the same trailer failed */
+			err(c, "%s on %s: %s", name, on, cairn_error_last());
+		bad_pack(c, id);
 		goto done;
 	}
 	rc = cairn_pack_header_decode(c->cx, &c->r->keys, id, b.data + tr.hdr_off, tr.hdr_len,
 				      tr.hdr_off, &e, &n);
 	cairn_pack_trailer_free(&tr);
 	if (rc < 0) {
-		err(c, "%s: %s", name, cairn_error_last());
+		err(c, "%s on %s: %s (none of its blobs can be located)", name, on,
+		    cairn_error_last());
+		bad_pack(c, id);
 		goto done;
 	}
 	uint8_t key[32];
@@ -179,15 +189,17 @@ static void read_pack(ck *c, const char *name, const uint8_t id[32])
 					   &plain) < 0) {
 			char h[65];
 			cairn_hex(h, e[k].id, 32);
-			err(c, "%s: blob %.16s at offset %u: %s", name, h, e[k].offset,
+			err(c, "%s on %s: blob %.16s at offset %u: %s", name, on, h, e[k].offset,
 			    cairn_error_last());
+			bad_blob(c, e[k].id);
 			continue;
 		}
 		c->res->blobs_read++;
 		cairn_blob_loc loc;
 		if (indexed && cairn_index_lookup(c->r->idx, e[k].id, &loc) && loc.pack == no &&
 		    (loc.offset != e[k].offset || loc.clen != e[k].clen))
-			err(c, "%s: blob at offset %u disagrees with the index", name, e[k].offset);
+			err(c, "%s on %s: blob at offset %u disagrees with the index", name, on,
+			    e[k].offset);
 	}
 	cairn_wipe(key, sizeof(key));
 	free(e);
@@ -197,7 +209,7 @@ done:
 }
 
 int cairn_check(cairn_repo *r, const cairn_check_opts *o, cairn_check_result *res,
-		void (*report)(void *payload, const char *msg), void *payload)
+		cairn_check_report_fn report, void *payload)
 {
 	cairn_check_opts def = CAIRN_CHECK_OPTS_INIT;
 	ck c = {0};
@@ -210,6 +222,9 @@ int cairn_check(cairn_repo *r, const cairn_check_opts *o, cairn_check_result *re
 	c.report = report;
 	c.payload = payload;
 	c.cx = cairn_codec_new(0);
+	size_t np = cairn_index_npacks(r->idx);
+	c.dmg.npacks = np;
+	c.dmg.packs = cairn_xcalloc(np ? np : 1, 1);
 	if (r->index_errors)
 		err(&c, "%llu index segment(s) could not be loaded (see the warnings above; "
 		    "'cairn prune' replaces corrupt ones)",
@@ -222,6 +237,8 @@ int cairn_check(cairn_repo *r, const cairn_check_opts *o, cairn_check_result *re
 		err(&c, "cannot list snapshots: %s", cairn_error_last());
 	}
 	cairn_buf pt = CAIRN_BUF_INIT;
+	ck_snap *snaps = cairn_xcalloc(sl.n ? sl.n : 1, sizeof(ck_snap));
+	size_t nsnaps = 0;
 	for (size_t i = 0; i < sl.n; i++) {
 		cairn_snapshot s = {0};
 		const char *hex = sl.names[i] + strlen("snapshots/");
@@ -238,6 +255,8 @@ int cairn_check(cairn_repo *r, const cairn_check_opts *o, cairn_check_result *re
 			o->progress(o->progress_payload, line);
 		}
 		check_tree(&c, s.tree, "/", hex);
+		snprintf(snaps[nsnaps].hex, sizeof(snaps[nsnaps].hex), "%s", s.idhex);
+		memcpy(snaps[nsnaps++].tree, s.tree, 32);
 		cairn_snapshot_free(&s);
 	}
 	cairn_buf_free(&pt);
@@ -247,37 +266,28 @@ int cairn_check(cairn_repo *r, const cairn_check_opts *o, cairn_check_result *re
 	listing pl = {0};
 	if (cairn_target_list(r->rt, "data/", collect, &pl) < 0)
 		err(&c, "cannot list packs: %s", cairn_error_last());
-	size_t np = cairn_index_npacks(r->idx);
 	uint8_t *found = cairn_xcalloc(np ? np : 1, 1);
 	for (size_t i = 0; i < pl.n; i++) {
 		uint8_t id[32];
 		uint32_t no;
 		if (cairn_pack_name_parse(pl.names[i], id) < 0) {
-			c.res->warnings++;
-			if (report) {
-				char m[256];
-				snprintf(m, sizeof(m), "%s: not a pack name (ignored)", pl.names[i]);
-				report(payload, m);
-			}
+			warn(&c, "%s on %s: not a pack name (ignored)", pl.names[i], r->rt->name);
 			continue;
 		}
 		if (!cairn_index_pack_find(r->idx, id, &no)) {
-			c.res->warnings++;
-			if (report) {
-				char m[256];
-				snprintf(m, sizeof(m), "%s: pack not in any index (left by an "
-						       "interrupted backup; the next backup adopts it)",
-					 pl.names[i]);
-				report(payload, m);
-			}
+			warn(&c, "%s on %s: pack not in any index (left by an interrupted backup; "
+				 "the next backup adopts it)", pl.names[i], r->rt->name);
 			continue;
 		}
 		found[no] = 1;
 		uint64_t size;
 		cairn_index_pack_info(r->idx, no, NULL, NULL, &size);
-		if (size != pl.sizes[i])
-			err(&c, "%s: size %llu, index says %llu", pl.names[i],
-			    (unsigned long long)pl.sizes[i], (unsigned long long)size);
+		if (size != pl.sizes[i]) {
+			err(&c, "%s on %s: size %llu, index says %llu (truncated or damaged)",
+			    pl.names[i], r->rt->name, (unsigned long long)pl.sizes[i],
+			    (unsigned long long)size);
+			bad_pack(&c, id);
+		}
 		res->packs++;
 	}
 	for (size_t no = 0; no < np; no++) {
@@ -287,7 +297,9 @@ int cairn_check(cairn_repo *r, const cairn_check_opts *o, cairn_check_result *re
 		char name[CAIRN_PACK_NAME_MAX];
 		cairn_index_pack_info(r->idx, (uint32_t)no, id, NULL, NULL);
 		cairn_pack_name(name, id);
-		err(&c, "%s: pack named by the index is missing on %s", name, r->t->name);
+		err(&c, "%s: pack named by the index is missing on %s", name, r->rt->name);
+		c.dmg.any = 1;
+		c.dmg.packs[no] = 1;
 	}
 
 	/* data */
@@ -314,10 +326,15 @@ int cairn_check(cairn_repo *r, const cairn_check_opts *o, cairn_check_result *re
 			read_pack(&c, pl.names[i], id);
 		}
 	}
+	/* what the damage costs: the snapshots and paths that need it */
+	if (c.dmg.any)
+		res->affected = ck_affected(r, c.cx, &c.dmg, snaps, nsnaps, 50, report, payload);
+	free(snaps);
 	free(found);
 	listing_free(&pl);
-	free(c.seen);
-	free(c.used);
+	ck_idset_free(&c.seen);
+	ck_idset_free(&c.dmg.blobs);
+	free(c.dmg.packs);
 	cairn_codec_free(c.cx);
 	if (res->errors)
 		return cairn_error_set(-EBADMSG, "check found %llu error(s)",

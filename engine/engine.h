@@ -248,17 +248,29 @@ typedef struct cairn_check_opts {
 typedef struct cairn_check_result {
 	uint64_t snapshots, trees, files, packs, packs_read, blobs_read, bytes_read;
 	uint64_t errors, warnings;
+	uint64_t affected;    /* files and directories of snapshots that need damaged data */
 } cairn_check_result;
+
+/** Severity of a finding passed to the check report callback. */
+enum cairn_check_severity {
+	CAIRN_CHECK_ERROR = 0,    /* damage: counted in errors, check fails */
+	CAIRN_CHECK_WARNING = 1,  /* harmless (orphan packs...): counted in warnings */
+	CAIRN_CHECK_AFFECTED = 2, /* what an error costs: "snapshot 1a2b3c4d: /path (chunk ...)" */
+};
+typedef void (*cairn_check_report_fn)(void *payload, int severity, const char *msg);
 
 /**
  * Verify the repository: every snapshot readable, every tree decodable, every
  * file's chunks indexed and its digest consistent, every indexed pack present
  * with the right size; with read_data every pack's checksums and every blob's
  * authentication and id. Each problem is reported through @p report with the
- * object named; the call returns -EBADMSG if there was any error.
+ * object named (and the target it was read from); when packs or blobs are
+ * damaged, the snapshots' trees are then walked and each file or directory
+ * that needs damaged data is reported (severity CAIRN_CHECK_AFFECTED, at most
+ * 50 lines and a count of the rest). Returns -EBADMSG if there was any error.
  */
 int cairn_check(cairn_repo *r, const cairn_check_opts *o, cairn_check_result *res,
-		void (*report)(void *payload, const char *msg), void *payload);
+		cairn_check_report_fn report, void *payload);
 
 /* --- stats and keys ------------------------------------------------------------------- */
 

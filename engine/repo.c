@@ -306,12 +306,7 @@ done:
 
 /* --- open ------------------------------------------------------------------------ */
 
-typedef struct name_list {
-	size_t n, cap;
-	char **names;
-} name_list;
-
-static int collect_name(void *payload, const char *name, uint64_t size)
+int repo_collect_name(void *payload, const char *name, uint64_t size)
 {
 	name_list *l = payload;
 	(void)size;
@@ -323,7 +318,7 @@ static int collect_name(void *payload, const char *name, uint64_t size)
 	return 0;
 }
 
-static void name_list_free(name_list *l)
+void name_list_free(name_list *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		free(l->names[i]);
@@ -334,7 +329,7 @@ static void name_list_free(name_list *l)
 static int open_keys(cairn_repo *r, const char *pass)
 {
 	name_list keys = {0};
-	int rc = cairn_target_list(r->rt, "keys/", collect_name, &keys);
+	int rc = cairn_target_list(r->rt, "keys/", repo_collect_name, &keys);
 	if (rc < 0)
 		return rc;
 	if (!keys.n) {
@@ -367,7 +362,7 @@ static int open_keys(cairn_repo *r, const char *pass)
 int repo_index_load(cairn_repo *r)
 {
 	name_list l = {0};
-	int rc = cairn_target_list(r->rt, "index/", collect_name, &l);
+	int rc = cairn_target_list(r->rt, "index/", repo_collect_name, &l);
 	if (rc < 0)
 		return rc;
 	cairn_codec *cx = cairn_codec_new(0);
@@ -773,7 +768,7 @@ int cairn_key_list(cairn_repo *r, cairn_keyinfo **out, size_t *n)
 	name_list l = {0};
 	*out = NULL;
 	*n = 0;
-	int rc = cairn_target_list(r->rt, "keys/", collect_name, &l);
+	int rc = cairn_target_list(r->rt, "keys/", repo_collect_name, &l);
 	if (rc < 0)
 		return rc;
 	cairn_keyinfo *k = cairn_xcalloc(l.n ? l.n : 1, sizeof(*k));

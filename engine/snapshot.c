@@ -177,35 +177,14 @@ int snapshot_save(cairn_repo *r, cairn_codec *cx, cairn_snapshot *s)
 	return rc;
 }
 
-typedef struct snaplist {
-	size_t n, cap;
-	char **names;
-} snaplist;
+typedef name_list snaplist;
 
+/* Snapshot object names only (snapshots/<64 hex>). */
 static int collect(void *payload, const char *name, uint64_t size)
 {
-	snaplist *l = payload;
-	(void)size;
 	if (strlen(name) != strlen("snapshots/") + 64)
 		return 0;
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 64;
-		l->names = cairn_xrealloc(l->names, l->cap * sizeof(char *));
-	}
-	l->names[l->n++] = cairn_xstrdup(name);
-	return 0;
-}
-
-static int collect_any(void *payload, const char *name, uint64_t size)
-{
-	snaplist *l = payload;
-	(void)size;
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 64;
-		l->names = cairn_xrealloc(l->names, l->cap * sizeof(char *));
-	}
-	l->names[l->n++] = cairn_xstrdup(name);
-	return 0;
+	return repo_collect_name(payload, name, size);
 }
 
 static int cmp_time(const void *a, const void *b)
@@ -432,7 +411,7 @@ int cairn_reports_list(cairn_repo *r, int (*cb)(void *payload, const char *name,
 		       void *payload)
 {
 	snaplist l = {0};
-	int rc = cairn_target_list(r->rt, "reports/", collect_any, &l);
+	int rc = cairn_target_list(r->rt, "reports/", repo_collect_name, &l);
 	cairn_codec *cx = cairn_codec_new(0);
 	cairn_buf pt = CAIRN_BUF_INIT;
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {
