@@ -18,7 +18,9 @@
 #include "sched/config_int.h"
 
 /* Field paths in messages may be cut short; that is harmless. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #define FOR_PAIRS(n, p, it) for (void *it = NULL; ((p) = fy_node_mapping_iterate((n), &it));)
 

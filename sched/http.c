@@ -429,6 +429,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *con, const char 
 	return send_error(con, MHD_HTTP_NOT_FOUND, "no such resource");
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
