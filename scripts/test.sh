@@ -72,8 +72,14 @@ if [ "$FUZZ" = 1 ]; then
 		name=$(basename "$f")
 		mkdir -p "build-fuzz/corpus/$name"
 		echo "-- $name"
-		"$f" -max_total_time="${CAIRN_FUZZ_SECONDS:-20}" -rss_limit_mb=2048 \
-			"build-fuzz/corpus/$name" tests/fuzz/seeds/"${name#fuzz_}" 2>&1 | tail -n 3
+		if ! "$f" -max_total_time="${CAIRN_FUZZ_SECONDS:-20}" -rss_limit_mb=2048 \
+			"build-fuzz/corpus/$name" tests/fuzz/seeds/"${name#fuzz_}" \
+			>"build-fuzz/$name.log" 2>&1; then
+			tail -n 40 "build-fuzz/$name.log"
+			echo "test.sh: $name failed (log: build-fuzz/$name.log)" >&2
+			exit 1
+		fi
+		tail -n 1 "build-fuzz/$name.log"
 	done
 fi
 echo "== all tests passed"
