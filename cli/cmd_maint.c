@@ -512,17 +512,21 @@ int cmd_repair(cli *c, int argc, char **argv)
 {
 	static const struct option lo[] = {{"dry-run", 0, 0, 'n'},
 					   {"verify", 0, 0, 'V'},
+					   {"index", 0, 0, 'X'},
 					   {"help", 0, 0, 'h'},
 					   {0, 0, 0, 0}};
 	cairn_repair_opts o = CAIRN_REPAIR_OPTS_INIT;
-	int ch, rc;
+	int ch, rc, index = 0;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, ":nh", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'n': o.dry_run = 1; break;
 		case 'V': o.verify_all = 1; break;
+		case 'X': index = 1; break;
 		case 'h':
 			puts("usage: cairn --config FILE -r NAME repair [--dry-run] [--verify]\n"
+			     "       cairn -r REPO repair --index   (with the passphrase: rebuild the index\n"
+			     "       from the packs, dropping damaged blobs, so backups store them again)\n"
 			     "Copies what a target of the replica set lacks from a good copy on another,\n"
 			     "replaces corrupt pack copies, finishes missed deletions. Needs no passphrase.\n"
 			     "--verify reads and checks every pack copy (slow, like a scrub).");
@@ -533,6 +537,32 @@ int cmd_repair(cli *c, int argc, char **argv)
 	}
 	if (optind != argc)
 		return bad_usage("repair", "unexpected argument");
+	if (index) {
+		/* keyed: rebuild the index from the packs that really authenticate */
+		cairn_repo *r;
+		if ((rc = cli_open(c, &r, 0)))
+			return rc;
+		cairn_reindex_result ri;
+		rc = cairn_repair_index(r, &ri, c->quiet ? NULL : repair_report, c);
+		if (c->json)
+			printf("{\"packs\":%llu,\"packs_bad\":%llu,\"blobs_kept\":%llu,"
+			       "\"blobs_dropped\":%llu,\"segments_replaced\":%llu}\n",
+			       (unsigned long long)ri.packs, (unsigned long long)ri.packs_bad,
+			       (unsigned long long)ri.blobs_kept, (unsigned long long)ri.blobs_dropped,
+			       (unsigned long long)ri.segments_replaced);
+		else if (!c->quiet)
+			printf("index rebuilt from %llu packs: %llu blobs kept, %llu dropped, %llu packs "
+			       "unreadable; %llu old segments replaced%s\n",
+			       (unsigned long long)ri.packs, (unsigned long long)ri.blobs_kept,
+			       (unsigned long long)ri.blobs_dropped, (unsigned long long)ri.packs_bad,
+			       (unsigned long long)ri.segments_replaced,
+			       ri.blobs_dropped || ri.packs_bad
+				   ? "\nrun a backup to store the lost chunks again; 'cairn check' "
+				     "names the snapshots that still miss them"
+				   : "");
+		cairn_repo_close(r);
+		return rc < 0 ? cli_fail("repair", rc) : EXIT_OK;
+	}
 	cairn_target *t;
 	if ((rc = cli_target(c, &t)))
 		return rc;

@@ -233,6 +233,22 @@ typedef struct cairn_prune_result {
 
 int cairn_prune(cairn_repo *r, const cairn_prune_opts *opts, cairn_prune_result *res);
 
+typedef struct cairn_reindex_result {
+	uint64_t packs, packs_bad, blobs_kept, blobs_dropped, segments_replaced;
+} cairn_reindex_result;
+
+/**
+ * Rebuild the index from the packs themselves (`cairn repair --index`): read
+ * every pack, keep every blob that authenticates and hashes to its id, drop
+ * the rest (and every pack that cannot be read), write a complete new index,
+ * then delete the old segments. Chunks that were lost are then in no index,
+ * so the next backup stores them again from the source; `check` names the
+ * snapshots and files that still need them. Runs under the exclusive lock.
+ * Problems go to @p report naming the pack.
+ */
+int cairn_repair_index(cairn_repo *r, cairn_reindex_result *res,
+		       void (*report)(void *payload, const char *msg), void *payload);
+
 /* --- check ----------------------------------------------------------------------------- */
 
 typedef struct cairn_check_opts {
