@@ -65,12 +65,59 @@ START_TEST(parent_trees_under_load)
 }
 END_TEST
 
+/*
+ * A damaged pack on a single target used to be unrecoverable: the index kept
+ * naming the damaged chunk, so later backups deduplicated against it. After
+ * `repair --index` the chunk is in no index, the next backup stores it again,
+ * and every snapshot restores.
+ */
+START_TEST(damaged_pack_recovers_after_reindex)
+{
+	char *base = tu_mkdtemp("reindex");
+	const char *B = CAIRN_BIN;
+	setenv("CAIRN_PASSWORD", "regress", 1);
+	char f[4200];
+	snprintf(f, sizeof(f), "%s/src", base);
+	mkdir(f, 0755);
+	snprintf(f, sizeof(f), "%s/src/big", base);
+	char *buf = malloc(24u << 20);
+	tu_fill_random(buf, 24u << 20, 77);
+	FILE *fp = fopen(f, "wb");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_uint_eq(fwrite(buf, 1, 24u << 20, fp), 24u << 20);
+	fclose(fp);
+	free(buf);
+	ck_assert_int_eq(tu_sh("%s -q -r '%s/repo' init --kdf-memory 1024 --kdf-time 1", B, base), 0);
+	ck_assert_int_eq(tu_sh("%s -q --no-cache -r '%s/repo' backup '%s/src'", B, base, base), 0);
+	/* overwrite four bytes in the middle of the largest pack (never all equal to them) */
+	ck_assert_int_eq(tu_sh("p=$(ls -S '%s'/repo/data/*/* | head -1); "
+			       "printf '\\377\\000\\377\\000' | dd of=\"$p\" bs=1 seek=3000000 conv=notrunc "
+			       "status=none",
+			       base),
+			 0);
+	ck_assert_int_ne(tu_sh("%s -q --no-cache -r '%s/repo' check --read-data 2>/dev/null", B,
+			       base),
+			 0);
+	ck_assert_int_eq(tu_sh("%s -q --no-cache -r '%s/repo' repair --index", B, base), 0);
+	/* the file is unchanged, but its lost chunk is in no index: it is read again */
+	ck_assert_int_eq(tu_sh("%s -q --no-cache -r '%s/repo' backup '%s/src'", B, base, base), 0);
+	ck_assert_int_eq(tu_sh("%s -q --no-cache -r '%s/repo' check", B, base), 0);
+	ck_assert_int_eq(tu_sh("%s -q --no-cache -r '%s/repo' restore latest --target '%s/out'", B,
+			       base, base),
+			 0);
+	ck_assert_int_eq(tu_sh("cmp '%s/src/big' '%s/out%s/src/big'", base, base, base), 0);
+	tu_rmrf(base);
+	free(base);
+}
+END_TEST
+
 static Suite *cli_regress_suite(void)
 {
 	Suite *s = suite_create("regress");
 	TCase *tc = tcase_create("core");
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, parent_trees_under_load);
+	tcase_add_test(tc, damaged_pack_recovers_after_reindex);
 	suite_add_tcase(s, tc);
 	return s;
 }
