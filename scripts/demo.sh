@@ -2,7 +2,8 @@
 # The README's run command: install what is needed, build, then run the main
 # job on the embedded default target (a local directory): init a repository,
 # back up a sample directory, back it up again unchanged, restore it, compare
-# the restore with the source, and verify every blob of the repository.
+# the restore with the source, run a restore drill, and verify every blob of
+# the repository.
 #
 # usage: scripts/demo.sh [SOURCE_DIR]    (default: /usr/share/doc and /usr/include)
 set -eu
@@ -42,8 +43,10 @@ else
 	diff -r "$SRC" "$WORK/restore$(cd "$SRC" && pwd)"
 fi
 echo "identical"
-echo "== restore drill: verify every chunk and file digest of the latest snapshot"
-"$CAIRN" -r "$REPO" restore latest --verify-only
+echo "== restore drill: restore a 20% sample into a sandbox, check every chunk id, file digest,"
+echo "   metadata, and the files unchanged since the snapshot against the live source"
+"$CAIRN" -r "$REPO" drill --sample 20% --sandbox "$WORK/drills" --compare-live
+"$CAIRN" -r "$REPO" drill status
 echo "== check --read-data"
 "$CAIRN" -r "$REPO" check --read-data
 echo "== stats"
