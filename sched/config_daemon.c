@@ -76,7 +76,7 @@ static double num(cairn_cfg_ctx *c, struct fy_node *n, const char *path, double 
 	if (!s)
 		return 0;
 	double v = strtod(s, &end);
-	if (!*s || *end || v < lo || v > hi) {
+	if (!*s || *end || v != v || v < lo || v > hi) {
 		bad(c, path, "'%s' is not a number from %g to %g", s, lo, hi);
 		return 0;
 	}
@@ -587,10 +587,12 @@ static void parse_defaults(cairn_cfg_ctx *c, cairn_config *cfg, struct fy_node *
 					bad(c, sub2, "unknown key (expected window, threshold, "
 						     "min_runs)");
 			}
+		} else if (!strcmp(k, "low_space_percent")) {
+			d->low_space_percent = num(c, n, sub, 0, 99);
 		} else if (!c->rc) {
 			bad(c, sub, "unknown key (expected timezone, drill_schedule, grace, "
 				    "max_runtime, retry, verify, escalate_after, repeat_interval, "
-				    "anomaly, error_rate)");
+				    "anomaly, error_rate, low_space_percent)");
 		}
 	}
 }
@@ -620,6 +622,7 @@ static void init_defaults(cairn_config *cfg)
 	d->error_window_s = 7 * 86400;
 	d->error_rate = 0.5;
 	d->error_min_runs = 4;
+	d->low_space_percent = 10;
 	cfg->daemon.catch_up = CAIRN_CATCHUP_ONCE;
 }
 

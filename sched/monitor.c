@@ -1,7 +1,7 @@
 /*
  * monitor.c - monitors over the run history: failed run, late or missed
  * run, running too long, abnormal duration, error rate, drill overdue,
- * target unhealthy (see sched.h and docs/SCHEDULER.md).
+ * target unhealthy, target low on space (see sched.h and docs/SCHEDULER.md).
  *
  * DESIGN: pure functions of the store's rows and `now` (no clock reads), so
  * tests replay any history with a fake clock. Every applicable monitor
@@ -16,6 +16,17 @@
  * 3 = the rest. Urgency 1 = retries exhausted; 2 = still retrying, late,
  * running too long; 3 = statistics (duration anomaly).
  *
+ * Targets: TargetUnhealthy fires while the latest finished run of a scrub or
+ * health job failed (impact 1; urgency 1 once its retries are exhausted,
+ * else 2: P1 / P2) and clears when a later run succeeds. TargetLowSpace
+ * (evaluated once per client, on its backup job) fires for each local
+ * directory target (url "/..." or "local:/...") of the client's repository
+ * whose statvfs free space (f_bavail) is below low_space_percent of its size:
+ * impact 2 (backups still succeed, the next ones may not), urgency 1 (space
+ * does not come back by itself, retries do not help): P2. It clears when
+ * space is back above the threshold. statvfs is the only system call here;
+ * there is no clock read.
+ *
  * Duration anomaly: over the last `anomaly_window` successful runs before
  * the latest one (at least `anomaly_min_history`), median m and MAD (median
  * absolute deviation, unscaled); the latest successful run (or a run still
@@ -28,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "sched/sched_int.h"
 
@@ -44,6 +56,8 @@ void cairn_monitor_opts_default(cairn_monitor_opts *o)
 	o->error_rate = 0.5;
 	o->error_min_runs = 4;
 	o->retry_max_attempts = 3;
+	o->low_space_percent = 10;
+	o->cfg = NULL;
 }
 
 void cairn_monitor_opts_from_config(const cairn_config *cfg, cairn_monitor_opts *o)
@@ -68,6 +82,9 @@ void cairn_monitor_opts_from_config(const cairn_config *cfg, cairn_monitor_opts 
 		o->error_min_runs = d->error_min_runs;
 	if (d->retry_max_attempts)
 		o->retry_max_attempts = d->retry_max_attempts;
+	if (d->timezone) /* the cairnd defaults were set: 0 means off */
+		o->low_space_percent = d->low_space_percent;
+	o->cfg = cfg;
 }
 
 int cairn_priority(int impact, int urgency)
@@ -146,7 +163,8 @@ static const char *fail_name(cairn_job_kind k)
 	switch (k) {
 	case CAIRN_JOB_BACKUP: return "BackupFailed";
 	case CAIRN_JOB_DRILL: return "DrillFailed";
-	case CAIRN_JOB_HEALTH: return "TargetUnhealthy";
+	case CAIRN_JOB_HEALTH:
+	case CAIRN_JOB_SCRUB: return "TargetUnhealthy";
 	default: return "RunFailed";
 	}
 }
@@ -163,19 +181,75 @@ static void mon_failed(alerts *al, const cairn_job *j, const cairn_run *v, size_
 	int impact = 3;
 	if (j->kind == CAIRN_JOB_BACKUP)
 		impact = !ok || now - ok > 2 * period ? 1 : 2;
-	else if (j->kind == CAIRN_JOB_HEALTH)
+	else if (j->kind == CAIRN_JOB_HEALTH || j->kind == CAIRN_JOB_SCRUB)
 		impact = 1;
 	else if (j->kind == CAIRN_JOB_DRILL)
 		impact = 2;
 	int urgency = last && (unsigned)last->attempt >= o->retry_max_attempts ? 1 : 2;
 	cairn_alert *a = emit(al, j, fail_name(j->kind), firing, impact, urgency);
+	const cairn_cfg_repo *repo = o->cfg ? cairn_config_repo(o->cfg, j->repository) : NULL;
+	int target_job = j->kind == CAIRN_JOB_HEALTH || j->kind == CAIRN_JOB_SCRUB;
+	/* the target, when known: the repository's only target (else the repository) */
+	if (target_job && repo && repo->ntargets == 1 && repo->targets[0].url)
+		snprintf(a->target, sizeof(a->target), "%s", repo->targets[0].url);
 	if (!firing)
 		return;
 	a->run_id = last->id;
+	if (target_job) {
+		snprintf(a->summary, sizeof(a->summary), "target %.120s of %s: %s %s (attempt %d, "
+			 "exit %d): %.250s", a->target, j->client, cairn_job_kind_name(j->kind),
+			 cairn_run_status_name(last->status), last->attempt, last->exit_code,
+			 last->error);
+		return;
+	}
 	snprintf(a->summary, sizeof(a->summary), "%s %s (attempt %d, exit %d): %.300s%s",
 		 j->id, cairn_run_status_name(last->status), last->attempt, last->exit_code,
 		 last->error, impact == 1 && j->kind == CAIRN_JOB_BACKUP
 				      ? "; no good backup within two periods" : "");
+}
+
+/* The directory of a local target url ("/path" or "local:/path"), else NULL. */
+static const char *local_dir(const char *url)
+{
+	if (!url)
+		return NULL;
+	if (url[0] == '/')
+		return url;
+	if (!strncmp(url, "local:", 6) && url[6] == '/')
+		return url + 6;
+	return NULL;
+}
+
+/* TargetLowSpace for each local target of the client's repository (see the top). */
+static void mon_low_space(alerts *al, const cairn_job *j, const cairn_monitor_opts *o)
+{
+	if (j->kind != CAIRN_JOB_BACKUP || !o->cfg || o->low_space_percent <= 0)
+		return;
+	const cairn_cfg_repo *repo = cairn_config_repo(o->cfg, j->repository);
+	for (size_t t = 0; repo && t < repo->ntargets; t++) {
+		const char *path = local_dir(repo->targets[t].url);
+		if (!path)
+			continue;
+		struct statvfs sv;
+		double pct = 100, total = 0;
+		int known = statvfs(path, &sv) == 0 && sv.f_blocks > 0;
+		if (known) {
+			total = (double)sv.f_blocks * (double)sv.f_frsize;
+			pct = 100.0 * (double)sv.f_bavail / (double)sv.f_blocks;
+		}
+		int firing = known && pct < o->low_space_percent;
+		cairn_alert *a = emit(al, j, "TargetLowSpace", firing, 2, 1);
+		snprintf(a->key, sizeof(a->key), "TargetLowSpace/%.100s/%.130s", j->client, path);
+		snprintf(a->job, sizeof(a->job), "%s", "");
+		snprintf(a->target, sizeof(a->target), "%s", repo->targets[t].url);
+		if (repo->targets[t].site)
+			snprintf(a->site, sizeof(a->site), "%s", repo->targets[t].site);
+		if (firing)
+			snprintf(a->summary, sizeof(a->summary),
+				 "target %.200s of %s: %.1f%% free of %.1f GiB (threshold %g%%)",
+				 repo->targets[t].url, j->client, pct, total / 1073741824.0,
+				 o->low_space_percent);
+	}
 }
 
 static void mon_late(alerts *al, cairn_store *s, const cairn_job *j, const cairn_run *v, size_t n,
@@ -324,6 +398,7 @@ int cairn_monitor_eval(cairn_store *s, const cairn_job *jobs, size_t njobs,
 			mon_anomaly(&al, j, v, nv, o, now);
 		mon_error_rate(&al, j, v, nv, o, now);
 		mon_drill_overdue(&al, s, j, v, nv, now);
+		mon_low_space(&al, j, o);
 		free(v);
 	}
 	*out = al.v;

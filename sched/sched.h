@@ -170,6 +170,8 @@ typedef struct cairn_cfg_defaults {
 	int64_t error_window_s;         /* default 7 d */
 	double error_rate;              /* default 0.5 */
 	unsigned error_min_runs;        /* default 4 */
+	double low_space_percent;       /* TargetLowSpace below this share of free space on a
+					 * local target; default 10, 0 = off */
 } cairn_cfg_defaults;
 
 typedef struct cairn_config {
@@ -475,7 +477,8 @@ void cairn_action_to_run(const cairn_job *jobs, const cairn_action *a, int64_t n
 typedef struct cairn_alert {
 	char key[256];          /* "<alertname>/<job id>": grouping key of incidents */
 	char alertname[64];     /* BackupFailed, RunFailed, RunLate, RunningTooLong,
-				 * DurationAnomaly, ErrorRate, DrillOverdue, TargetUnhealthy */
+				 * DurationAnomaly, ErrorRate, DrillOverdue, TargetUnhealthy,
+				 * TargetLowSpace */
 	char client[CAIRN_NAME_MAX], job[CAIRN_NAME_MAX], target[CAIRN_NAME_MAX], site[64];
 	int impact;             /* 1 high .. 3 low */
 	int urgency;            /* 1 high .. 3 low */
@@ -494,6 +497,9 @@ typedef struct cairn_monitor_opts {
 	double error_rate;
 	unsigned error_min_runs;
 	unsigned retry_max_attempts;    /* a failed run with attempts left is less urgent */
+	double low_space_percent;       /* TargetLowSpace threshold (free %); 0 = off */
+	const cairn_config *cfg;        /* borrowed: repositories' targets (TargetLowSpace,
+					 * target labels); NULL = no target monitors */
 } cairn_monitor_opts;
 void cairn_monitor_opts_default(cairn_monitor_opts *o);
 void cairn_monitor_opts_from_config(const cairn_config *cfg, cairn_monitor_opts *o);

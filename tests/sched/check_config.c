@@ -26,6 +26,7 @@ START_TEST(cfg_example)
 	ck_assert_str_eq(cfg->daemon.database, "/var/lib/cairn/cairnd.db");
 	ck_assert_str_eq(cfg->daemon.listen, "127.0.0.1:8790");
 	ck_assert_int_eq(cfg->defaults.retry_backoff_s[2], 1500);
+	ck_assert(cfg->defaults.low_space_percent == 10);
 	ck_assert_ptr_nonnull(cairn_config_notifier(cfg, "ops"));
 	cairn_job *jobs;
 	size_t n;
@@ -89,6 +90,10 @@ START_TEST(cfg_errors)
 		{"routes:\n  - notifiers: [x]\n    priority: P9\n", "routes[0].priority"},
 		{"defaults:\n  retry: {backoff: [1m, soon]}\n", "'soon' is not a duration"},
 		{"defaults:\n  grace: 1 hour\n", "defaults.grace"},
+		{"defaults:\n  low_space_percent: 120\n", "defaults.low_space_percent: '120'"},
+		{"defaults:\n  low_space_percent: nan\n", "defaults.low_space_percent"},
+		{"defaults:\n  low_space_percent: 10%\n", "defaults.low_space_percent"},
+		{"defaults:\n  low_space_pct: 5\n", "defaults.low_space_pct: unknown key"},
 		{"clients:\n  a:\n    repository: r\n    sources: [/x]\n    schedule: '@daily'\n"
 		 "    jobs:\n      - {name: s, kind: command, schedule: '@daily'}\n",
 		 "command is required"},
@@ -99,6 +104,7 @@ START_TEST(cfg_errors)
 			      cairn_error_last());
 	}
 	ck_assert_int_eq(load_text("defaults:\n  escalate_after: off\n"), 0);
+	ck_assert_int_eq(load_text("defaults:\n  low_space_percent: 2.5\n"), 0);
 }
 END_TEST
 

@@ -2,8 +2,16 @@
  * check_monitor.c - monitors over a recorded history with a fake clock:
  * failed run and its priority, late/missed run (slot + grace), running too
  * long, duration anomaly (median + k * MAD, minimum history), error rate,
- * drill overdue.
+ * drill overdue, target unhealthy (scrub/health history) and target low on
+ * space (a small tmpfs mounted by the test when run as root).
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
 #include "tests/sched/sched_test.h"
 #include "tests/support/check_main.h"
 
@@ -211,6 +219,152 @@ START_TEST(mon_drill_overdue)
 }
 END_TEST
 
+START_TEST(mon_target_unhealthy)
+{
+	static const cairn_job_kind kinds[] = {CAIRN_JOB_SCRUB, CAIRN_JOB_HEALTH};
+	for (size_t k = 0; k < 2; k++) {
+		cairn_job t;
+		st_job(&t, "host01", cairn_job_kind_name(kinds[k]), kinds[k], "0 3 * * *", NULL);
+		cairn_alert *v;
+		size_t n;
+		st_run(s, &t, day(1), 1, CAIRN_RUN_OK, 60);
+		ck_assert_int_eq(cairn_monitor_eval(s, &t, 1, &mo, day(1) + 600, &v, &n), 0);
+		ck_assert(!st_find(v, n, "TargetUnhealthy")->firing);
+		ck_assert_ptr_null(st_find(v, n, "RunFailed"));
+		free(v);
+		/* the latest run failed (retries left): P2, labelled client and target */
+		int64_t id = st_run(s, &t, day(2), 1, CAIRN_RUN_FAILED, 60);
+		ck_assert_int_eq(cairn_monitor_eval(s, &t, 1, &mo, day(2) + 600, &v, &n), 0);
+		const cairn_alert *a = st_find(v, n, "TargetUnhealthy");
+		ck_assert(a->firing);
+		ck_assert_int_eq(a->impact, 1);
+		ck_assert_int_eq(a->priority, 2);
+		ck_assert_int_eq(a->run_id, id);
+		ck_assert_str_eq(a->client, "host01");
+		ck_assert_str_eq(a->target, "repo-host01");
+		ck_assert_ptr_nonnull(strstr(a->summary, "disk on fire"));
+		free(v);
+		/* retries exhausted: P1 */
+		st_run(s, &t, day(2), 2, CAIRN_RUN_FAILED, 60);
+		st_run(s, &t, day(2), 3, CAIRN_RUN_KILLED, 60);
+		ck_assert_int_eq(cairn_monitor_eval(s, &t, 1, &mo, day(2) + 7200, &v, &n), 0);
+		ck_assert_int_eq(st_find(v, n, "TargetUnhealthy")->priority, 1);
+		free(v);
+		/* a later successful run resolves it */
+		st_run(s, &t, day(3), 1, CAIRN_RUN_OK, 60);
+		ck_assert_int_eq(cairn_monitor_eval(s, &t, 1, &mo, day(3) + 600, &v, &n), 0);
+		ck_assert(!st_find(v, n, "TargetUnhealthy")->firing);
+		free(v);
+		cairn_cron_free(t.cron);
+	}
+}
+END_TEST
+
+/* Fill @p path with a file of @p bytes (tmpfs: allocated as written). */
+static int fill(const char *path, size_t bytes)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return -1;
+	static char buf[65536];
+	memset(buf, 0xa5, sizeof(buf));
+	while (bytes) {
+		size_t k = bytes < sizeof(buf) ? bytes : sizeof(buf);
+		ssize_t w = write(fd, buf, k);
+		if (w <= 0) {
+			close(fd);
+			return -1;
+		}
+		bytes -= (size_t)w;
+	}
+	return close(fd);
+}
+
+START_TEST(mon_target_low_space)
+{
+	char mnt[512], cfgpath[512], big[600];
+	snprintf(mnt, sizeof(mnt), "%s/mnt", dir);
+	ck_assert_int_eq(mkdir(mnt, 0700), 0);
+	if (mount("cairn-test", mnt, "tmpfs", 0, "size=4m,mode=0700") != 0) {
+		printf("mon_target_low_space: SKIPPED (mount tmpfs: %s; needs root)\n",
+		       strerror(errno));
+		return;
+	}
+	snprintf(cfgpath, sizeof(cfgpath), "%s/c.yaml", dir);
+	FILE *f = fopen(cfgpath, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "repositories:\n  r:\n    targets:\n      - {url: 'local:%s', site: dc9}\n"
+		   "      - {url: 'rados:pool', site: dc2}\n"
+		   "clients:\n  c1:\n    repository: r\n    sources: [/etc]\n"
+		   "    schedule: '@daily'\n"
+		   "    jobs:\n      - {name: scrub, kind: scrub, schedule: '@weekly'}\n", mnt);
+	fclose(f);
+	cairn_config *cfg;
+	ck_assert_msg(cairn_config_load(&cfg, cfgpath) == 0, "%s", cairn_error_last());
+	cairn_job *jobs;
+	size_t nj;
+	ck_assert_int_eq(cairn_jobs_from_config(cfg, &jobs, &nj), 0);
+	cairn_monitor_opts o;
+	cairn_monitor_opts_from_config(cfg, &o);
+	ck_assert(o.low_space_percent == 10);
+	cairn_alert *v;
+	size_t n, cnt = 0;
+	ck_assert_int_eq(cairn_monitor_eval(s, jobs, nj, &o, day(1), &v, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		cnt += !strcmp(v[i].alertname, "TargetLowSpace");
+	ck_assert_uint_eq(cnt, 1); /* one client, one local target */
+	const cairn_alert *a = st_find(v, n, "TargetLowSpace");
+	ck_assert(!a->firing);
+	free(v);
+	/* 95 % full */
+	struct statvfs sv;
+	ck_assert_int_eq(statvfs(mnt, &sv), 0);
+	snprintf(big, sizeof(big), "%s/fill", mnt);
+	ck_assert_int_eq(fill(big, (size_t)((double)sv.f_blocks * 0.95) * sv.f_frsize), 0);
+	ck_assert_int_eq(cairn_monitor_eval(s, jobs, nj, &o, day(1) + 60, &v, &n), 0);
+	a = st_find(v, n, "TargetLowSpace");
+	ck_assert_msg(a->firing, "not firing");
+	ck_assert_int_eq(a->priority, 2);
+	ck_assert_str_eq(a->client, "c1");
+	ck_assert_str_eq(a->site, "dc9");
+	ck_assert_ptr_nonnull(strstr(a->target, mnt));
+	ck_assert_ptr_nonnull(strstr(a->key, "TargetLowSpace/c1/"));
+	ck_assert_ptr_nonnull(strstr(a->summary, "threshold 10%"));
+	free(v);
+	/* a threshold below the free share: clear; 0 = off (no alert at all) */
+	o.low_space_percent = 3;
+	ck_assert_int_eq(cairn_monitor_eval(s, jobs, nj, &o, day(1) + 90, &v, &n), 0);
+	ck_assert(!st_find(v, n, "TargetLowSpace")->firing);
+	free(v);
+	o.low_space_percent = 0;
+	ck_assert_int_eq(cairn_monitor_eval(s, jobs, nj, &o, day(1) + 100, &v, &n), 0);
+	ck_assert_ptr_null(st_find(v, n, "TargetLowSpace"));
+	free(v);
+	/* space back: resolves */
+	o.low_space_percent = 10;
+	ck_assert_int_eq(unlink(big), 0);
+	ck_assert_int_eq(cairn_monitor_eval(s, jobs, nj, &o, day(1) + 120, &v, &n), 0);
+	ck_assert(!st_find(v, n, "TargetLowSpace")->firing);
+	free(v);
+	/* a failed scrub of the repository (two targets): labelled with the repository */
+	const cairn_job *scrub = NULL;
+	for (size_t i = 0; i < nj; i++)
+		if (!strcmp(jobs[i].id, "c1/scrub"))
+			scrub = &jobs[i];
+	ck_assert_ptr_nonnull(scrub);
+	st_run(s, scrub, day(1), 1, CAIRN_RUN_FAILED, 60);
+	ck_assert_int_eq(cairn_monitor_eval(s, scrub, 1, &o, day(1) + 130, &v, &n), 0);
+	a = st_find(v, n, "TargetUnhealthy");
+	ck_assert(a->firing);
+	ck_assert_str_eq(a->target, "r");
+	ck_assert_str_eq(a->client, "c1");
+	free(v);
+	cairn_jobs_free(jobs, nj);
+	cairn_config_free(cfg);
+	ck_assert_int_eq(umount(mnt), 0);
+}
+END_TEST
+
 static Suite *sched_monitor_suite(void)
 {
 	Suite *su = suite_create("sched_monitor");
@@ -222,6 +376,8 @@ static Suite *sched_monitor_suite(void)
 	tcase_add_test(tc, mon_anomaly);
 	tcase_add_test(tc, mon_error_rate);
 	tcase_add_test(tc, mon_drill_overdue);
+	tcase_add_test(tc, mon_target_unhealthy);
+	tcase_add_test(tc, mon_target_low_space);
 	suite_add_tcase(su, tc);
 	return su;
 }
