@@ -13,7 +13,7 @@ set -eu
 
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libssl-dev libzstd-dev libxxhash-dev libargon2-dev libfyaml-dev
-check libsubunit-dev attr acl e2fsprogs
+check libsubunit-dev attr acl e2fsprogs openssl strace
 ceph-mon ceph-osd radosgw ceph-common librados-dev libs3-dev s3cmd uuid-runtime curl"
 BENCH_PKGS="restic borgbackup time"
 # scheduler (sched/, tests/sched): SQLite store, libcurl notifiers, cairnd's HTTP server and
