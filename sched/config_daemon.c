@@ -589,10 +589,12 @@ static void parse_defaults(cairn_cfg_ctx *c, cairn_config *cfg, struct fy_node *
 			}
 		} else if (!strcmp(k, "low_space_percent")) {
 			d->low_space_percent = num(c, n, sub, 0, 99);
+		} else if (!strcmp(k, "lag_grace")) {
+			d->lag_grace_s = dur(c, n, sub, 0);
 		} else if (!c->rc) {
 			bad(c, sub, "unknown key (expected timezone, drill_schedule, grace, "
 				    "max_runtime, retry, verify, escalate_after, repeat_interval, "
-				    "anomaly, error_rate, low_space_percent)");
+				    "anomaly, error_rate, low_space_percent, lag_grace)");
 		}
 	}
 }
@@ -623,6 +625,7 @@ static void init_defaults(cairn_config *cfg)
 	d->error_rate = 0.5;
 	d->error_min_runs = 4;
 	d->low_space_percent = 10;
+	d->lag_grace_s = 3600;
 	cfg->daemon.catch_up = CAIRN_CATCHUP_ONCE;
 }
 

@@ -24,8 +24,16 @@
  * whose statvfs free space (f_bavail) is below low_space_percent of its size:
  * impact 2 (backups still succeed, the next ones may not), urgency 1 (space
  * does not come back by itself, retries do not help): P2. It clears when
- * space is back above the threshold. statvfs is the only system call here;
- * there is no clock read.
+ * space is back above the threshold. TargetLagging (also once per client, on
+ * its backup job) fires when the repository has a repair `journal` (replica
+ * set) that is non-empty and whose oldest line ("<unix time> <what> <member>
+ * <object>", see targets/replica.c) is older than `now - lag_grace_s`: some
+ * member has been missing copies for longer than the grace, so the data has
+ * fewer copies than the policy asks. Impact 2 (copies below policy, still one
+ * good copy), urgency 2 (`cairn repair` fixes it): P3. The summary names the
+ * members in the journal (third field). It clears when the journal is empty
+ * or missing (`cairn repair` truncates it) or unreadable. statvfs and reading
+ * the journal are the only system calls here; there is no clock read.
  *
  * Duration anomaly: over the last `anomaly_window` successful runs before
  * the latest one (at least `anomaly_min_history`), median m and MAD (median
@@ -57,6 +65,7 @@ void cairn_monitor_opts_default(cairn_monitor_opts *o)
 	o->error_min_runs = 4;
 	o->retry_max_attempts = 3;
 	o->low_space_percent = 10;
+	o->lag_grace_s = 3600;
 	o->cfg = NULL;
 }
 
@@ -84,6 +93,8 @@ void cairn_monitor_opts_from_config(const cairn_config *cfg, cairn_monitor_opts 
 		o->retry_max_attempts = d->retry_max_attempts;
 	if (d->timezone) /* the cairnd defaults were set: 0 means off */
 		o->low_space_percent = d->low_space_percent;
+	if (d->lag_grace_s > 0)
+		o->lag_grace_s = d->lag_grace_s;
 	o->cfg = cfg;
 }
 
@@ -252,6 +263,91 @@ static void mon_low_space(alerts *al, const cairn_job *j, const cairn_monitor_op
 	}
 }
 
+#define LAG_MEMBERS 8          /* members named in a TargetLagging summary */
+#define LAG_SCAN_LINES 100000  /* journal lines read per evaluation (oldest first) */
+
+/*
+ * Scan the repair journal @p path: the oldest time (0 = empty, missing or
+ * unreadable), the number of lines and up to LAG_MEMBERS distinct members.
+ */
+static int64_t journal_scan(const char *path, size_t *nlines, char members[][CAIRN_NAME_MAX],
+			    size_t *nmembers)
+{
+	*nlines = 0;
+	*nmembers = 0;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	char *line = NULL;
+	size_t cap = 0;
+	int64_t oldest = 0;
+	while (*nlines < LAG_SCAN_LINES && getline(&line, &cap, f) > 0) {
+		char *end;
+		errno = 0;
+		long long t = strtoll(line, &end, 10);
+		if (errno || end == line || t <= 0 || (*end != ' ' && *end != '\t'))
+			continue; /* not a journal line (a torn or foreign one) */
+		(*nlines)++;
+		if (!oldest || t < oldest)
+			oldest = t;
+		/* third field: the member */
+		char *what = end + strspn(end, " \t");
+		char *sp = what + strcspn(what, " \t\n");
+		char *member = sp + strspn(sp, " \t");
+		size_t ml = strcspn(member, " \t\n");
+		if (!ml)
+			continue;
+		if (ml >= CAIRN_NAME_MAX)
+			ml = CAIRN_NAME_MAX - 1;
+		size_t k = 0;
+		while (k < *nmembers && (strncmp(members[k], member, ml) || members[k][ml]))
+			k++;
+		if (k == *nmembers && k < LAG_MEMBERS) {
+			memcpy(members[k], member, ml);
+			members[k][ml] = 0;
+			(*nmembers)++;
+		}
+	}
+	free(line);
+	fclose(f);
+	return oldest;
+}
+
+/* TargetLagging for the client's replica set (see the top). */
+static void mon_lagging(alerts *al, const cairn_job *j, const cairn_monitor_opts *o, int64_t now)
+{
+	if (j->kind != CAIRN_JOB_BACKUP || !o->cfg)
+		return;
+	const cairn_cfg_repo *repo = cairn_config_repo(o->cfg, j->repository);
+	if (!repo || !repo->journal)
+		return;
+	char members[LAG_MEMBERS][CAIRN_NAME_MAX];
+	size_t nlines, nm;
+	int64_t oldest = journal_scan(repo->journal, &nlines, members, &nm);
+	int64_t grace = o->lag_grace_s > 0 ? o->lag_grace_s : 3600;
+	int firing = oldest > 0 && oldest < now - grace;
+	cairn_alert *a = emit(al, j, "TargetLagging", firing, 2, 2);
+	snprintf(a->key, sizeof(a->key), "TargetLagging/%.100s/%.100s", j->client, repo->name);
+	snprintf(a->job, sizeof(a->job), "%s", "");
+	snprintf(a->target, sizeof(a->target), "%s", repo->name);
+	if (!firing)
+		return;
+	char names[256] = "", when[32];
+	size_t off = 0;
+	for (size_t i = 0; i < nm && off < sizeof(names); i++) {
+		int w = snprintf(names + off, sizeof(names) - off, "%s%s", i ? ", " : "",
+				 members[i]);
+		off += w > 0 ? (size_t)w : 0;
+	}
+	cairn_rfc3339(oldest, when, sizeof(when));
+	snprintf(a->summary, sizeof(a->summary),
+		 "replica set %.100s of %.100s: member(s) %s lagging: %zu%s repair journal "
+		 "entries, oldest %s (%llds ago, grace %llds); run cairn repair",
+		 repo->name, j->client, names[0] ? names : "?", nlines,
+		 nlines >= LAG_SCAN_LINES ? "+" : "", when, (long long)(now - oldest),
+		 (long long)grace);
+}
+
 static void mon_late(alerts *al, cairn_store *s, const cairn_job *j, const cairn_run *v, size_t n,
 		     int64_t now)
 {
@@ -399,6 +495,7 @@ int cairn_monitor_eval(cairn_store *s, const cairn_job *jobs, size_t njobs,
 		mon_error_rate(&al, j, v, nv, o, now);
 		mon_drill_overdue(&al, s, j, v, nv, now);
 		mon_low_space(&al, j, o);
+		mon_lagging(&al, j, o, now);
 		free(v);
 	}
 	*out = al.v;

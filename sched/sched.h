@@ -172,6 +172,8 @@ typedef struct cairn_cfg_defaults {
 	unsigned error_min_runs;        /* default 4 */
 	double low_space_percent;       /* TargetLowSpace below this share of free space on a
 					 * local target; default 10, 0 = off */
+	int64_t lag_grace_s;            /* TargetLagging once the oldest repair journal line
+					 * is older than this; default 1 h */
 } cairn_cfg_defaults;
 
 typedef struct cairn_config {
@@ -478,7 +480,7 @@ typedef struct cairn_alert {
 	char key[256];          /* "<alertname>/<job id>": grouping key of incidents */
 	char alertname[64];     /* BackupFailed, RunFailed, RunLate, RunningTooLong,
 				 * DurationAnomaly, ErrorRate, DrillOverdue, TargetUnhealthy,
-				 * TargetLowSpace */
+				 * TargetLowSpace, TargetLagging */
 	char client[CAIRN_NAME_MAX], job[CAIRN_NAME_MAX], target[CAIRN_NAME_MAX], site[64];
 	int impact;             /* 1 high .. 3 low */
 	int urgency;            /* 1 high .. 3 low */
@@ -498,8 +500,11 @@ typedef struct cairn_monitor_opts {
 	unsigned error_min_runs;
 	unsigned retry_max_attempts;    /* a failed run with attempts left is less urgent */
 	double low_space_percent;       /* TargetLowSpace threshold (free %); 0 = off */
-	const cairn_config *cfg;        /* borrowed: repositories' targets (TargetLowSpace,
-					 * target labels); NULL = no target monitors */
+	int64_t lag_grace_s;            /* TargetLagging after the oldest repair journal line is
+					 * older than this (s); default 3600 */
+	const cairn_config *cfg;        /* borrowed: repositories' targets and journals
+					 * (TargetLowSpace, TargetLagging, target labels);
+					 * NULL = no target monitors */
 } cairn_monitor_opts;
 void cairn_monitor_opts_default(cairn_monitor_opts *o);
 void cairn_monitor_opts_from_config(const cairn_config *cfg, cairn_monitor_opts *o);

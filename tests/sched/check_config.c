@@ -27,6 +27,7 @@ START_TEST(cfg_example)
 	ck_assert_str_eq(cfg->daemon.listen, "127.0.0.1:8790");
 	ck_assert_int_eq(cfg->defaults.retry_backoff_s[2], 1500);
 	ck_assert(cfg->defaults.low_space_percent == 10);
+	ck_assert_int_eq(cfg->defaults.lag_grace_s, 3600);
 	ck_assert_ptr_nonnull(cairn_config_notifier(cfg, "ops"));
 	cairn_job *jobs;
 	size_t n;
@@ -94,6 +95,11 @@ START_TEST(cfg_errors)
 		{"defaults:\n  low_space_percent: nan\n", "defaults.low_space_percent"},
 		{"defaults:\n  low_space_percent: 10%\n", "defaults.low_space_percent"},
 		{"defaults:\n  low_space_pct: 5\n", "defaults.low_space_pct: unknown key"},
+		{"defaults:\n  lag_grace: soon\n", "defaults.lag_grace: 'soon' is not a duration"},
+		{"defaults:\n  lag_grace: off\n", "defaults.lag_grace: 'off'"},
+		{"defaults:\n  lag_grace: 0\n", "defaults.lag_grace: '0'"},
+		{"defaults:\n  lag_grace: -1h\n", "defaults.lag_grace"},
+		{"defaults:\n  lag_grace: [1h]\n", "defaults.lag_grace"},
 		{"clients:\n  a:\n    repository: r\n    sources: [/x]\n    schedule: '@daily'\n"
 		 "    jobs:\n      - {name: s, kind: command, schedule: '@daily'}\n",
 		 "command is required"},
@@ -105,6 +111,7 @@ START_TEST(cfg_errors)
 	}
 	ck_assert_int_eq(load_text("defaults:\n  escalate_after: off\n"), 0);
 	ck_assert_int_eq(load_text("defaults:\n  low_space_percent: 2.5\n"), 0);
+	ck_assert_int_eq(load_text("defaults:\n  lag_grace: 90m\n"), 0);
 }
 END_TEST
 

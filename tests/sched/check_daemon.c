@@ -5,7 +5,8 @@
  * P2 incident and notifies a real Alertmanager, a webhook sink and an SMTP
  * sink (small servers in threads here), then succeeds on retry once the
  * target is back, is verified, and resolves everywhere; and kill -9 of the
- * daemon while a job runs: no run lost, no slot run twice.
+ * daemon while a job runs: no run lost, no slot run twice; and the real cron
+ * path: a '* * * * *' backup runs on its own, once for its slot.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -673,6 +674,59 @@ START_TEST(daemon_kill9)
 }
 END_TEST
 
+/* ---- (d) the real cron path: a '* * * * *' slot runs once, as scheduled ---- */
+
+/* The newest scheduled run of @p job that finished ok (owned JSON), or NULL. */
+static json_t *scheduled_ok(env *e, const char *job)
+{
+	json_t *runs = api_get(e, "/api/v1/runs?job=host01/backup&limit=50"), *r, *hit = NULL;
+	size_t i;
+	json_array_foreach(runs, i, r)
+		if (!hit && !strcmp(jstr(r, "job"), job) && !strcmp(jstr(r, "reason"), "scheduled") &&
+		    !strcmp(jstr(r, "status"), "ok"))
+			hit = r;
+	if (hit)
+		json_incref(hit);
+	json_decref(runs);
+	return hit;
+}
+
+START_TEST(daemon_cron)
+{
+	env e;
+	env_init(&e, "cairnd-cron", NULL);
+	/* the client's backup every minute (UTC); the drill stays yearly */
+	ck_assert_int_eq(tu_sh("sed -i \"s/^    schedule: '0 0 1 1 \\*'$/    schedule: '* * * * *'/\" "
+			       "'%s' && grep -q \"^    schedule: '\\* \\* \\* \\* \\*'$\" '%s'",
+			       e.cfg, e.cfg), 0);
+	daemon_start(&e);
+	json_t *r = NULL;
+	for (int i = 0; i < 750 && !r; i++) {
+		r = scheduled_ok(&e, "host01/backup");
+		if (!r)
+			usleep(100000);
+	}
+	ck_assert_msg(r != NULL, "no scheduled run of host01/backup finished ok within 75 s; "
+				 "see %s/cairnd.log", e.dir);
+	json_int_t slot = json_integer_value(json_object_get(r, "scheduled_for"));
+	ck_assert_int_gt(slot, 0);
+	ck_assert_int_eq(slot % 60, 0); /* a minute boundary */
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "attempt")), 1);
+	json_decref(r);
+	/* exactly one run claims that slot */
+	json_t *runs = api_get(&e, "/api/v1/runs?job=host01/backup&limit=50"), *x;
+	size_t i, cnt = 0;
+	json_array_foreach(runs, i, x)
+		cnt += json_integer_value(json_object_get(x, "scheduled_for")) == slot;
+	json_decref(runs);
+	ck_assert_uint_eq(cnt, 1);
+	/* and the CLI sees it too */
+	ck_assert_int_eq(tu_sh("%s --config '%s' runs --job host01/backup | grep -q "
+			       "'host01/backup.*scheduled.*ok'", CAIRN_BIN, e.cfg), 0);
+	env_done(&e);
+}
+END_TEST
+
 static Suite *sched_daemon_suite(void)
 {
 	Suite *su = suite_create("sched_daemon");
@@ -681,6 +735,7 @@ static Suite *sched_daemon_suite(void)
 	tcase_add_test(tc, daemon_http);
 	tcase_add_test(tc, daemon_incident);
 	tcase_add_test(tc, daemon_kill9);
+	tcase_add_test(tc, daemon_cron);
 	suite_add_tcase(su, tc);
 	return su;
 }

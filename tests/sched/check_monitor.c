@@ -2,8 +2,9 @@
  * check_monitor.c - monitors over a recorded history with a fake clock:
  * failed run and its priority, late/missed run (slot + grace), running too
  * long, duration anomaly (median + k * MAD, minimum history), error rate,
- * drill overdue, target unhealthy (scrub/health history) and target low on
- * space (a small tmpfs mounted by the test when run as root).
+ * drill overdue, target unhealthy (scrub/health history), target low on
+ * space (a small tmpfs mounted by the test when run as root) and a replica
+ * set lagging (repair journal files written with chosen timestamps).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -365,6 +366,130 @@ START_TEST(mon_target_low_space)
 }
 END_TEST
 
+/* A config whose repository r is a replica set journaling to @p journal; its jobs. */
+static cairn_config *lag_config(const char *journal, const char *defaults, cairn_job **jobs,
+				size_t *nj)
+{
+	char cfgpath[512];
+	snprintf(cfgpath, sizeof(cfgpath), "%s/lag.yaml", dir);
+	FILE *f = fopen(cfgpath, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "repositories:\n  r:\n    journal: %s\n    min_copies: 1\n    targets:\n"
+		   "      - {url: 'rados:pool', site: dc1}\n"
+		   "      - {url: 'rados:pool2', site: dc2}\n"
+		   "clients:\n  c1:\n    repository: r\n    sources: [/etc]\n"
+		   "    schedule: '@daily'\n%s", journal, defaults ? defaults : "");
+	fclose(f);
+	cairn_config *cfg;
+	ck_assert_msg(cairn_config_load(&cfg, cfgpath) == 0, "%s", cairn_error_last());
+	ck_assert_int_eq(cairn_jobs_from_config(cfg, jobs, nj), 0);
+	return cfg;
+}
+
+static void journal_write(const char *path, const char *mode, const char *text)
+{
+	FILE *f = fopen(path, mode);
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Evaluate at @p now; the TargetLagging alert (copied), asserting there is exactly one. */
+static cairn_alert lag_eval(const cairn_job *jobs, size_t nj, const cairn_monitor_opts *o,
+			    int64_t now)
+{
+	cairn_alert *v, out;
+	size_t n, cnt = 0;
+	ck_assert_int_eq(cairn_monitor_eval(s, jobs, nj, o, now, &v, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		cnt += !strcmp(v[i].alertname, "TargetLagging");
+	ck_assert_uint_eq(cnt, 1); /* one client, one replica set */
+	out = *st_find(v, n, "TargetLagging");
+	free(v);
+	return out;
+}
+
+START_TEST(mon_target_lagging)
+{
+	char journal[512], line[512];
+	snprintf(journal, sizeof(journal), "%s/repair.journal", dir);
+	cairn_job *jobs;
+	size_t nj;
+	cairn_config *cfg = lag_config(journal, NULL, &jobs, &nj);
+	cairn_monitor_opts o;
+	cairn_monitor_opts_from_config(cfg, &o);
+	ck_assert_int_eq(o.lag_grace_s, 3600); /* the default */
+	int64_t now = day(3);
+	/* no journal yet: reported, clear */
+	cairn_alert a = lag_eval(jobs, nj, &o, now);
+	ck_assert(!a.firing);
+	ck_assert_str_eq(a.key, "TargetLagging/c1/r");
+	ck_assert_str_eq(a.client, "c1");
+	/* an empty journal: clear */
+	journal_write(journal, "w", "");
+	ck_assert(!lag_eval(jobs, nj, &o, now).firing);
+	/* a line 30 min old: within the grace */
+	snprintf(line, sizeof(line), "%lld missing rados:pool2 data/ab/abcdef\n",
+		 (long long)(now - 1800));
+	journal_write(journal, "w", line);
+	ck_assert(!lag_eval(jobs, nj, &o, now).firing);
+	/* exactly at the grace: not yet (older than, strictly) */
+	ck_assert(!lag_eval(jobs, nj, &o, now + 1800).firing);
+	/* past the grace: fires, P3, naming the member */
+	a = lag_eval(jobs, nj, &o, now + 1801);
+	ck_assert_msg(a.firing, "not firing");
+	ck_assert_int_eq(a.impact, 2);
+	ck_assert_int_eq(a.urgency, 2);
+	ck_assert_int_eq(a.priority, 3);
+	ck_assert_str_eq(a.target, "r");
+	ck_assert_str_eq(a.job, "");
+	ck_assert_msg(strstr(a.summary, "rados:pool2") != NULL, "%s", a.summary);
+	ck_assert_msg(strstr(a.summary, "1 repair journal") != NULL, "%s", a.summary);
+	/* more lines, newer and for another member (duplicates named once): the oldest counts */
+	snprintf(line, sizeof(line), "%lld bad rados:pool data/cd/cdef\n"
+				     "%lld missing rados:pool2 data/ef/ef01\nnot a journal line\n",
+		 (long long)(now - 10), (long long)(now - 5));
+	journal_write(journal, "a", line);
+	a = lag_eval(jobs, nj, &o, now + 1801);
+	ck_assert(a.firing);
+	ck_assert_msg(strstr(a.summary, "rados:pool2, rados:pool ") != NULL, "%s", a.summary);
+	ck_assert_msg(strstr(a.summary, "3 repair journal") != NULL, "%s", a.summary);
+	/* the oldest line comes first even if a concurrent writer appended out of order */
+	snprintf(line, sizeof(line), "%lld missing rados:pool2 x\n%lld missing rados:pool2 y\n",
+		 (long long)(now - 100), (long long)(now - 7200));
+	journal_write(journal, "w", line);
+	ck_assert(lag_eval(jobs, nj, &o, now).firing);
+	/* only new entries (a fresh failure after a repair): within the grace */
+	snprintf(line, sizeof(line), "%lld missing rados:pool2 z\n", (long long)(now - 60));
+	journal_write(journal, "w", line);
+	ck_assert(!lag_eval(jobs, nj, &o, now).firing);
+	/* repaired: truncated -> resolves; removed -> still clear */
+	journal_write(journal, "w", "");
+	ck_assert(!lag_eval(jobs, nj, &o, now + 86400).firing);
+	ck_assert_int_eq(unlink(journal), 0);
+	ck_assert(!lag_eval(jobs, nj, &o, now + 86400).firing);
+	cairn_jobs_free(jobs, nj);
+	cairn_config_free(cfg);
+
+	/* defaults.lag_grace: 10m */
+	cfg = lag_config(journal, "defaults:\n  lag_grace: 10m\n", &jobs, &nj);
+	cairn_monitor_opts_from_config(cfg, &o);
+	ck_assert_int_eq(o.lag_grace_s, 600);
+	snprintf(line, sizeof(line), "%lld missing rados:pool p\n", (long long)(now - 601));
+	journal_write(journal, "w", line);
+	ck_assert(lag_eval(jobs, nj, &o, now).firing);
+	ck_assert(!lag_eval(jobs, nj, &o, now - 2).firing);
+	/* a repository without a journal (here: not in the config): no TargetLagging at all */
+	cairn_alert *v;
+	size_t n;
+	ck_assert_int_eq(cairn_monitor_eval(s, &job, 1, &o, now, &v, &n), 0);
+	ck_assert_ptr_null(st_find(v, n, "TargetLagging"));
+	free(v);
+	cairn_jobs_free(jobs, nj);
+	cairn_config_free(cfg);
+}
+END_TEST
+
 static Suite *sched_monitor_suite(void)
 {
 	Suite *su = suite_create("sched_monitor");
@@ -378,6 +503,7 @@ static Suite *sched_monitor_suite(void)
 	tcase_add_test(tc, mon_drill_overdue);
 	tcase_add_test(tc, mon_target_unhealthy);
 	tcase_add_test(tc, mon_target_low_space);
+	tcase_add_test(tc, mon_target_lagging);
 	suite_add_tcase(su, tc);
 	return su;
 }
