@@ -44,6 +44,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,21 @@ int cairn_priority(int impact, int urgency)
 {
 	int p = impact + urgency - 1;
 	return p < 1 ? 1 : p > 4 ? 4 : p;
+}
+
+
+/* Format an alert's summary; a long one is cut to the field's size on purpose. */
+static void set_summary(cairn_alert *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_summary(cairn_alert *a, const char *fmt, ...)
+{
+	char tmp[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	size_t len = strlen(tmp) < sizeof(a->summary) - 1 ? strlen(tmp) : sizeof(a->summary) - 1;
+	memcpy(a->summary, tmp, len);
+	a->summary[len] = 0;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -207,10 +223,10 @@ static void mon_failed(alerts *al, const cairn_job *j, const cairn_run *v, size_
 		return;
 	a->run_id = last->id;
 	if (target_job) {
-		snprintf(a->summary, sizeof(a->summary), "target %.120s of %s: %s %s (attempt %d, "
-			 "exit %d): %.250s", a->target, j->client, cairn_job_kind_name(j->kind),
-			 cairn_run_status_name(last->status), last->attempt, last->exit_code,
-			 last->error);
+		set_summary(a, "target %.120s of %s: %s %s (attempt %d, exit %d): %.250s", a->target,
+			    j->client, cairn_job_kind_name(j->kind),
+			    cairn_run_status_name(last->status), last->attempt, last->exit_code,
+			    last->error);
 		return;
 	}
 	snprintf(a->summary, sizeof(a->summary), "%s %s (attempt %d, exit %d): %.300s%s",
@@ -340,12 +356,12 @@ static void mon_lagging(alerts *al, const cairn_job *j, const cairn_monitor_opts
 		off += w > 0 ? (size_t)w : 0;
 	}
 	cairn_rfc3339(oldest, when, sizeof(when));
-	snprintf(a->summary, sizeof(a->summary),
-		 "replica set %.100s of %.100s: member(s) %s lagging: %zu%s repair journal "
-		 "entries, oldest %s (%llds ago, grace %llds); run cairn repair",
-		 repo->name, j->client, names[0] ? names : "?", nlines,
-		 nlines >= LAG_SCAN_LINES ? "+" : "", when, (long long)(now - oldest),
-		 (long long)grace);
+	set_summary(a,
+		    "replica set %.100s of %.100s: member(s) %s lagging: %zu%s repair journal "
+		    "entries, oldest %s (%llds ago, grace %llds); run cairn repair",
+		    repo->name, j->client, names[0] ? names : "?", nlines,
+		    nlines >= LAG_SCAN_LINES ? "+" : "", when, (long long)(now - oldest),
+		    (long long)grace);
 }
 
 static void mon_late(alerts *al, cairn_store *s, const cairn_job *j, const cairn_run *v, size_t n,
