@@ -82,14 +82,12 @@ void cairn_chunker_reset(cairn_chunker *c)
 	do {                                                                                       \
 		const uint64_t m = (MASK), mls = (MASK) << 1;                                      \
 		while (i + 2 <= end) {                                                             \
-			/* the loop-carried chain is one shift and one add per two bytes */     \
-			uint64_t a0 = gls[p[i]], x = a0 + g[p[i + 1]];                             \
-			uint64_t hs = h << 2;                                                      \
-			h = hs + x;                                                                \
-			if (!((hs + a0) & mls)) {                                                  \
+			h = (h << 2) + gls[p[i]];                                                  \
+			if (!(h & mls)) {                                                          \
 				i += 1;                                                            \
 				goto cut;                                                          \
 			}                                                                          \
+			h += g[p[i + 1]];                                                          \
 			i += 2;                                                                    \
 			if (!(h & m))                                                              \
 				goto cut;                                                          \
