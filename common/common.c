@@ -9,6 +9,7 @@
 #include <time.h>
 
 static _Thread_local char errmsg[CAIRN_ERRMSG_MAX];
+static _Thread_local unsigned errseq;
 
 int cairn_error_set(int code, const char *fmt, ...)
 {
@@ -16,6 +17,7 @@ int cairn_error_set(int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(errmsg, sizeof(errmsg), fmt, ap);
 	va_end(ap);
+	errseq++;
 	return code;
 }
 
@@ -30,12 +32,18 @@ int cairn_error_wrap(int code, const char *fmt, ...)
 		 errmsg[0] ? errmsg : strerror(code < 0 ? -code : code));
 	memcpy(errmsg, tmp, CAIRN_ERRMSG_MAX - 1);
 	errmsg[CAIRN_ERRMSG_MAX - 1] = 0;
+	errseq++;
 	return code;
 }
 
 const char *cairn_error_last(void)
 {
 	return errmsg;
+}
+
+unsigned cairn_error_seq(void)
+{
+	return errseq;
 }
 
 void cairn_error_clear(void)

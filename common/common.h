@@ -42,6 +42,13 @@ const char *cairn_error_last(void);
 /** Clear this thread's message. */
 void cairn_error_clear(void);
 
+/**
+ * A counter this thread's cairn_error_set()/cairn_error_wrap() calls advance:
+ * compare it before and after a call to know whether the call set a message,
+ * without clearing (and so losing) the message of an earlier failure.
+ */
+unsigned cairn_error_seq(void);
+
 /** True for codes worth retrying (timeouts, EAGAIN, connection faults). */
 int cairn_err_retryable(int code);
 

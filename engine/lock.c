@@ -207,7 +207,7 @@ int repo_lock(cairn_repo *r, int exclusive, const char *purpose)
 	cairn_buf_free(&pt);
 	cairn_codec_free(cx);
 	if (rc < 0) {
-		/* removing mine clears this thread's message: keep the one naming the holder */
+		/* if removing mine fails too, still report the lock that is in the way */
 		char msg[CAIRN_ERRMSG_MAX];
 		snprintf(msg, sizeof(msg), "%s", cairn_error_last());
 		cairn_target_del(r->t, name);
@@ -225,8 +225,8 @@ int repo_lock(cairn_repo *r, int exclusive, const char *purpose)
 
 void repo_unlock(cairn_repo *r)
 {
-	/* Failure paths unlock before returning their code: deleting the lock object clears
-	 * this thread's message, so keep it for the caller to report. */
+	/* Failure paths unlock before returning their code: a lock deletion that fails as
+	 * well (the same dead or full target) must not replace the caller's message. */
 	char msg[CAIRN_ERRMSG_MAX];
 	snprintf(msg, sizeof(msg), "%s", cairn_error_last());
 	if (r->lock_thread_running) {

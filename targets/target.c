@@ -96,7 +96,6 @@ static int enter(cairn_target *t, const char *op, const char *name, int has_op)
 		return cairn_error_set(-EOPNOTSUPP, "%s: %s%s%s: not supported by %s targets",
 				       t->name, op, name ? " " : "", name ? name : "",
 				       t->kind ? t->kind : "these");
-	cairn_error_clear();
 	return 0;
 }
 
@@ -105,15 +104,18 @@ static int enter(cairn_target *t, const char *op, const char *name, int has_op)
  * stats.errors unless it is -ENOENT (a missing object is an answer, not a
  * fault of the store) or -EINVAL (a request the backend refused, e.g. a name
  * it reserves), and gets a message naming target and object unless the
- * backend already set one. Returns @p rc.
+ * backend set one since @p seq (cairn_error_seq() before the call). Nothing is
+ * cleared on success, so a cleanup call (deleting a lock after a failure)
+ * never wipes the message of the failure the caller is about to report.
+ * Returns @p rc.
  */
-static int finish(cairn_target *t, int rc, const char *op, const char *obj)
+static int finish(cairn_target *t, int rc, const char *op, const char *obj, unsigned seq)
 {
 	if (rc >= 0)
 		return rc;
 	if (rc != -ENOENT && rc != -EINVAL)
 		STAT_ADD(t, errors, 1);
-	if (!cairn_error_last()[0])
+	if (cairn_error_seq() == seq)
 		cairn_error_set(rc, "%s: %s %s: %s", t->name, op, shown(obj), strerror(-rc));
 	return rc;
 }
@@ -125,12 +127,13 @@ int cairn_target_put(cairn_target *t, const char *name, const void *data, size_t
 		return rc;
 	if (!data && len)
 		return cairn_error_set(-EINVAL, "%s: put %s: no data", t->name, name);
+	unsigned seq = cairn_error_seq();
 	rc = t->put(t, name, data, len);
 	if (rc >= 0) {
 		STAT_ADD(t, puts, 1);
 		STAT_ADD(t, bytes_written, len);
 	}
-	return finish(t, rc, "put", name);
+	return finish(t, rc, "put", name, seq);
 }
 
 int cairn_target_get(cairn_target *t, const char *name, cairn_buf *out)
@@ -141,6 +144,7 @@ int cairn_target_get(cairn_target *t, const char *name, cairn_buf *out)
 	if (!out || out->len != 0)
 		return cairn_error_set(-EINVAL, "%s: get %s: output buffer %s", t->name, name,
 				       out ? "not empty" : "missing");
+	unsigned seq = cairn_error_seq();
 	rc = t->get(t, name, out);
 	if (rc >= 0) {
 		STAT_ADD(t, gets, 1);
@@ -148,7 +152,7 @@ int cairn_target_get(cairn_target *t, const char *name, cairn_buf *out)
 	} else {
 		out->len = 0; /* no partial objects */
 	}
-	return finish(t, rc, "get", name);
+	return finish(t, rc, "get", name, seq);
 }
 
 int cairn_target_get_range(cairn_target *t, const char *name, uint64_t off, size_t len, void *out)
@@ -162,12 +166,13 @@ int cairn_target_get_range(cairn_target *t, const char *name, uint64_t off, size
 	if (off > UINT64_MAX - len)
 		return cairn_error_set(-ERANGE, "%s: get_range %s: range %llu+%zu overflows",
 				       t->name, name, (unsigned long long)off, len);
+	unsigned seq = cairn_error_seq();
 	rc = t->get_range(t, name, off, len, out);
 	if (rc >= 0) {
 		STAT_ADD(t, gets, 1);
 		STAT_ADD(t, bytes_read, len);
 	}
-	return finish(t, rc, "get_range", name);
+	return finish(t, rc, "get_range", name, seq);
 }
 
 int cairn_target_stat(cairn_target *t, const char *name, uint64_t *size)
@@ -177,7 +182,8 @@ int cairn_target_stat(cairn_target *t, const char *name, uint64_t *size)
 		return rc;
 	if (!size)
 		return cairn_error_set(-EINVAL, "%s: stat %s: no size pointer", t->name, name);
-	return finish(t, t->stat(t, name, size), "stat", name);
+	unsigned seq = cairn_error_seq();
+	return finish(t, t->stat(t, name, size), "stat", name, seq);
 }
 
 /* Wraps the caller's list callback to tell its stop codes from store failures. */
@@ -209,12 +215,13 @@ int cairn_target_list(cairn_target *t, const char *prefix, cairn_target_list_cb 
 	if (!cb)
 		return cairn_error_set(-EINVAL, "%s: list %s: no callback", t->name, shown(prefix));
 	struct list_ctx c = {cb, payload, 0};
+	unsigned seq = cairn_error_seq();
 	rc = t->list(t, prefix, list_tramp, &c);
 	if (rc >= 0)
 		STAT_ADD(t, lists, 1);
 	if (rc < 0 && c.stopped)
 		return rc; /* the callback's code and message, not a store failure */
-	return finish(t, rc, "list", prefix);
+	return finish(t, rc, "list", prefix, seq);
 }
 
 int cairn_target_del(cairn_target *t, const char *name)
@@ -222,10 +229,11 @@ int cairn_target_del(cairn_target *t, const char *name)
 	int rc = enter(t, "del", name ? name : "", t && t->del);
 	if (rc < 0)
 		return rc;
+	unsigned seq = cairn_error_seq();
 	rc = t->del(t, name);
 	if (rc >= 0)
 		STAT_ADD(t, dels, 1);
-	return finish(t, rc, "del", name);
+	return finish(t, rc, "del", name, seq);
 }
 
 void cairn_target_close(cairn_target *t)
@@ -402,13 +410,13 @@ int cairn_target_get_range_copy(cairn_target *t, unsigned copy, const char *name
 				size_t len, void *out)
 {
 	if (t && t->get_range_copy) {
-		cairn_error_clear();
+		unsigned seq = cairn_error_seq();
 		int rc = t->get_range_copy(t, copy, name, off, len, out);
 		if (rc >= 0) {
 			STAT_ADD(t, gets, 1);
 			STAT_ADD(t, bytes_read, len);
 		}
-		return finish(t, rc, "get_range", name);
+		return finish(t, rc, "get_range", name, seq);
 	}
 	if (copy != 0)
 		return cairn_error_set(-ENOENT, "%s: no copy %u", t ? t->name : "?", copy);

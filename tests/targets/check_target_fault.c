@@ -377,12 +377,30 @@ START_TEST(test_wrap_misc)
 }
 END_TEST
 
+/*
+ * A successful call must not wipe the message of an earlier failure: callers
+ * clean up (delete a lock) after a failure and then report it. The wrappers
+ * used to clear the message on every call.
+ */
+START_TEST(test_success_keeps_message)
+{
+	cairn_error_set(-EIO, "the earlier failure");
+	ck_assert_int_eq(cairn_target_put(ft, "keep/a", "x", 1), 0);
+	ck_assert_int_eq(cairn_target_del(ft, "keep/a"), 0);
+	ck_assert_str_eq(cairn_error_last(), "the earlier failure");
+	/* a failing call still gets a message naming target and object */
+	ck_assert_int_eq(cairn_target_del(ft, "keep/missing"), -ENOENT);
+	ck_assert_ptr_nonnull(strstr(cairn_error_last(), "keep/missing"));
+}
+END_TEST
+
 static Suite *targets_fault_suite(void)
 {
 	Suite *s = suite_create("targets_fault");
 	TCase *tc = tcase_create("fault");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_passthrough);
+	tcase_add_test(tc, test_success_keeps_message);
 	tcase_add_test(tc, test_zeroed_opts_pass);
 	tcase_add_test(tc, test_fail_after);
 	tcase_add_test(tc, test_fail_once);
