@@ -117,30 +117,6 @@ static void check_tree(ck *c, const uint8_t id[32], const char *path, const char
 	cairn_tree_free(&t);
 }
 
-typedef struct listing {
-	size_t n;
-	char **names;
-	uint64_t *sizes;
-} listing;
-
-static int collect(void *payload, const char *name, uint64_t size)
-{
-	listing *l = payload;
-	l->names = cairn_xrealloc(l->names, (l->n + 1) * sizeof(char *));
-	l->sizes = cairn_xrealloc(l->sizes, (l->n + 1) * sizeof(uint64_t));
-	l->names[l->n] = cairn_xstrdup(name);
-	l->sizes[l->n++] = size;
-	return 0;
-}
-
-static void listing_free(listing *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->names[i]);
-	free(l->names);
-	free(l->sizes);
-}
-
 /* Read one pack whole and verify everything in it. */
 static void read_pack(ck *c, const char *name, const uint8_t id[32])
 {
@@ -231,8 +207,8 @@ int cairn_check(cairn_repo *r, const cairn_check_opts *o, cairn_check_result *re
 		    (unsigned long long)r->index_errors);
 
 	/* snapshots and trees */
-	listing sl = {0};
-	int rc = cairn_target_list(r->rt, "snapshots/", collect, &sl);
+	cairn_listing sl = {0};
+	int rc = cairn_target_list_all(r->rt, "snapshots/", &sl);
 	if (rc < 0) {
 		err(&c, "cannot list snapshots: %s", cairn_error_last());
 	}
@@ -260,11 +236,11 @@ int cairn_check(cairn_repo *r, const cairn_check_opts *o, cairn_check_result *re
 		cairn_snapshot_free(&s);
 	}
 	cairn_buf_free(&pt);
-	listing_free(&sl);
+	cairn_listing_free(&sl);
 
 	/* packs: the index's packs must exist with their sizes */
-	listing pl = {0};
-	if (cairn_target_list(r->rt, "data/", collect, &pl) < 0)
+	cairn_listing pl = {0};
+	if (cairn_target_list_all(r->rt, "data/", &pl) < 0)
 		err(&c, "cannot list packs: %s", cairn_error_last());
 	uint8_t *found = cairn_xcalloc(np ? np : 1, 1);
 	for (size_t i = 0; i < pl.n; i++) {
@@ -331,7 +307,7 @@ int cairn_check(cairn_repo *r, const cairn_check_opts *o, cairn_check_result *re
 		res->affected = ck_affected(r, c.cx, &c.dmg, snaps, nsnaps, 50, report, payload);
 	free(snaps);
 	free(found);
-	listing_free(&pl);
+	cairn_listing_free(&pl);
 	ck_idset_free(&c.seen);
 	ck_idset_free(&c.dmg.blobs);
 	free(c.dmg.packs);

@@ -99,30 +99,6 @@ static int is_stale(const lockinfo *l, int64_t now)
 	return 0;
 }
 
-typedef struct names {
-	size_t n, cap;
-	char **v;
-} names;
-
-static int collect(void *payload, const char *name, uint64_t size)
-{
-	names *l = payload;
-	(void)size;
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 16;
-		l->v = cairn_xrealloc(l->v, l->cap * sizeof(char *));
-	}
-	l->v[l->n++] = cairn_xstrdup(name);
-	return 0;
-}
-
-static void names_free(names *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-}
-
 static int write_lock(cairn_repo *r, cairn_codec *cx, const lockinfo *me, char name[80])
 {
 	cairn_buf b = CAIRN_BUF_INIT;
@@ -173,24 +149,24 @@ int repo_lock(cairn_repo *r, int exclusive, const char *purpose)
 		cairn_codec_free(cx);
 		return cairn_error_wrap(rc, "cannot lock the repository");
 	}
-	names l = {0};
+	cairn_listing l = {0};
 	cairn_buf pt = CAIRN_BUF_INIT;
-	rc = cairn_target_list(r->t, "locks/", collect, &l);
+	rc = cairn_target_list_all(r->t, "locks/", &l);
 	int64_t now = cairn_wall_ns();
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {
-		if (!strcmp(l.v[i], name))
+		if (!strcmp(l.names[i], name))
 			continue;
-		int lr = repo_load_object(r, cx, l.v[i], CAIRN_OBJ_LOCK, 4096, 0, &pt);
+		int lr = repo_load_object(r, cx, l.names[i], CAIRN_OBJ_LOCK, 4096, 0, &pt);
 		if (lr == -ENOENT)
 			continue; /* released meanwhile */
 		if (lr < 0 || lock_decode(&other, &pt) < 0) {
-			repo_warn(r, "%s: unreadable lock ignored", l.v[i]);
+			repo_warn(r, "%s: unreadable lock ignored", l.names[i]);
 			continue;
 		}
 		if (is_stale(&other, now)) {
-			repo_warn(r, "removing stale lock %s (%s pid %u, %s)", l.v[i], other.host,
+			repo_warn(r, "removing stale lock %s (%s pid %u, %s)", l.names[i], other.host,
 				  other.pid, other.purpose);
-			cairn_target_del(r->t, l.v[i]);
+			cairn_target_del(r->t, l.names[i]);
 			continue;
 		}
 		if (exclusive || other.exclusive) {
@@ -203,7 +179,7 @@ int repo_lock(cairn_repo *r, int exclusive, const char *purpose)
 					     other.host, other.pid, other.purpose, when);
 		}
 	}
-	names_free(&l);
+	cairn_listing_free(&l);
 	cairn_buf_free(&pt);
 	cairn_codec_free(cx);
 	if (rc < 0) {

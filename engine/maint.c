@@ -173,30 +173,17 @@ int cairn_ls(cairn_repo *r, const cairn_snapshot *snap, const char *prefix,
 /* --- index segments ------------------------------------------------------------------- */
 
 typedef struct segs {
-	size_t n;
-	char **names;
+	cairn_listing list; /* the index/ objects; v[i] is list.names[i] decoded */
 	cairn_idxseg *v;
 	uint8_t *corrupt; /* per segment: skipped as corrupt (left empty in v) */
 	size_t ncorrupt;
 } segs;
 
-static int collect(void *payload, const char *name, uint64_t size)
-{
-	segs *s = payload;
-	(void)size;
-	s->names = cairn_xrealloc(s->names, (s->n + 1) * sizeof(char *));
-	s->names[s->n++] = cairn_xstrdup(name);
-	return 0;
-}
-
 static void segs_free(segs *s)
 {
-	for (size_t i = 0; i < s->n; i++) {
-		free(s->names[i]);
-		if (s->v)
-			cairn_idxseg_free(&s->v[i]);
-	}
-	free(s->names);
+	for (size_t i = 0; i < s->list.n && s->v; i++)
+		cairn_idxseg_free(&s->v[i]);
+	cairn_listing_free(&s->list);
 	free(s->v);
 	free(s->corrupt);
 	memset(s, 0, sizeof(*s));
@@ -210,14 +197,14 @@ static void segs_free(segs *s)
 static int segs_load(cairn_repo *r, cairn_codec *cx, segs *s, int skip_corrupt)
 {
 	memset(s, 0, sizeof(*s));
-	int rc = cairn_target_list(r->rt, "index/", collect, s);
+	int rc = cairn_target_list_all(r->rt, "index/", &s->list);
 	if (rc < 0)
 		return rc;
-	s->v = cairn_xcalloc(s->n ? s->n : 1, sizeof(cairn_idxseg));
-	s->corrupt = cairn_xcalloc(s->n ? s->n : 1, 1);
+	s->v = cairn_xcalloc(s->list.n ? s->list.n : 1, sizeof(cairn_idxseg));
+	s->corrupt = cairn_xcalloc(s->list.n ? s->list.n : 1, 1);
 	cairn_buf pt = CAIRN_BUF_INIT;
-	for (size_t i = 0; i < s->n && rc == 0; i++) {
-		rc = repo_load_object(r, cx, s->names[i], CAIRN_OBJ_INDEX, 1u << 30, 1, &pt);
+	for (size_t i = 0; i < s->list.n && rc == 0; i++) {
+		rc = repo_load_object(r, cx, s->list.names[i], CAIRN_OBJ_INDEX, 1u << 30, 1, &pt);
 		if (rc == 0)
 			rc = cairn_idxseg_decode(&s->v[i], pt.data, pt.len);
 		if (rc == -EBADMSG && skip_corrupt) {
@@ -225,7 +212,7 @@ static int segs_load(cairn_repo *r, cairn_codec *cx, segs *s, int skip_corrupt)
 			s->ncorrupt++;
 			rc = 0;
 		} else if (rc < 0) {
-			cairn_error_wrap(rc, "%s", s->names[i]);
+			cairn_error_wrap(rc, "%s", s->list.names[i]);
 		}
 	}
 	cairn_buf_free(&pt);
@@ -241,7 +228,7 @@ int cairn_repo_stats(cairn_repo *r, cairn_stats *out)
 	segs s;
 	idset packs = {0}, blobs = {0};
 	int rc = segs_load(r, cx, &s, 1); /* opening the repository warned about corrupt ones */
-	for (size_t i = 0; rc == 0 && i < s.n; i++) {
+	for (size_t i = 0; rc == 0 && i < s.list.n; i++) {
 		for (size_t p = 0; p < s.v[i].n; p++) {
 			const cairn_idx_pack *pk = &s.v[i].packs[p];
 			if (!idset_add(&packs, pk->id))
@@ -434,7 +421,7 @@ int cairn_prune(cairn_repo *r, const cairn_prune_opts *o, cairn_prune_result *re
 	}
 	cairn_index_free(r->idx);
 	r->idx = cairn_index_new();
-	for (size_t i = 0; i < s.n; i++)
+	for (size_t i = 0; i < s.list.n; i++)
 		cairn_index_add_segment(r->idx, &s.v[i]);
 	cairn_index_compact(r->idx);
 
@@ -452,7 +439,7 @@ int cairn_prune(cairn_repo *r, const cairn_prune_opts *o, cairn_prune_result *re
 
 	/* sweep: decide per pack (the first copy of a blob counts, later copies are unused) */
 	idset dup = {0};
-	for (size_t i = 0; i < s.n; i++) {
+	for (size_t i = 0; i < s.list.n; i++) {
 		for (size_t p = 0; p < s.v[i].n; p++) {
 			cairn_idx_pack *pk = &s.v[i].packs[p];
 			if (!idset_add(&seen, pk->id))
@@ -556,7 +543,7 @@ int cairn_prune(cairn_repo *r, const cairn_prune_opts *o, cairn_prune_result *re
 		goto out;
 	/* the new complete index, then the old segments, then the dead packs */
 	progress(o, "writing the new index");
-	if (!ndead && s.n <= 1 && !s.ncorrupt)
+	if (!ndead && s.list.n <= 1 && !s.ncorrupt)
 		goto out; /* nothing to change */
 	char newest[80] = "";
 	for (;;) {
@@ -580,12 +567,12 @@ int cairn_prune(cairn_repo *r, const cairn_prune_opts *o, cairn_prune_result *re
 		memmove(fresh.packs, fresh.packs + take, (fresh.n - take) * sizeof(cairn_idx_pack));
 		fresh.n -= take;
 	}
-	for (size_t i = 0; i < s.n; i++) {
-		if ((rc = cairn_target_del(r->t, s.names[i])) < 0 && rc != -ENOENT)
+	for (size_t i = 0; i < s.list.n; i++) {
+		if ((rc = cairn_target_del(r->t, s.list.names[i])) < 0 && rc != -ENOENT)
 			goto out;
 		if (s.corrupt[i])
 			repo_warn(r, "%s: unusable index segment removed (its packs are indexed "
-				     "again)", s.names[i]);
+				     "again)", s.list.names[i]);
 	}
 	progress(o, "deleting %zu packs", ndead);
 	rc = 0;

@@ -89,15 +89,15 @@ static void reindex_pack(cairn_repo *r, cairn_codec *cx, const char *name, cairn
 int cairn_repair_index(cairn_repo *r, cairn_reindex_result *res,
 		       void (*report)(void *payload, const char *msg), void *payload)
 {
-	name_list packs = {0}, old = {0};
+	cairn_listing packs = {0}, old = {0};
 	cairn_idxseg seg = {0};
 	int rc;
 	memset(res, 0, sizeof(*res));
 	if ((rc = repo_lock(r, 1, "repair index")) < 0)
 		return rc;
 	cairn_codec *cx = cairn_codec_new(0);
-	if ((rc = cairn_target_list(r->rt, "index/", repo_collect_name, &old)) < 0 ||
-	    (rc = cairn_target_list(r->rt, "data/", repo_collect_name, &packs)) < 0)
+	if ((rc = cairn_target_list_all(r->rt, "index/", &old)) < 0 ||
+	    (rc = cairn_target_list_all(r->rt, "data/", &packs)) < 0)
 		goto out;
 	for (size_t i = 0; i < packs.n && rc == 0; i++) {
 		reindex_pack(r, cx, packs.names[i], &seg, res, report, payload);
@@ -118,8 +118,8 @@ int cairn_repair_index(cairn_repo *r, cairn_reindex_result *res,
 	rc = repo_index_load(r);
 out:
 	cairn_idxseg_free(&seg);
-	name_list_free(&packs);
-	name_list_free(&old);
+	cairn_listing_free(&packs);
+	cairn_listing_free(&old);
 	cairn_codec_free(cx);
 	repo_unlock(r);
 	return rc;

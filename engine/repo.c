@@ -306,34 +306,15 @@ done:
 
 /* --- open ------------------------------------------------------------------------ */
 
-int repo_collect_name(void *payload, const char *name, uint64_t size)
-{
-	name_list *l = payload;
-	(void)size;
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 64;
-		l->names = cairn_xrealloc(l->names, l->cap * sizeof(char *));
-	}
-	l->names[l->n++] = cairn_xstrdup(name);
-	return 0;
-}
-
-void name_list_free(name_list *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->names[i]);
-	free(l->names);
-	memset(l, 0, sizeof(*l));
-}
 
 static int open_keys(cairn_repo *r, const char *pass)
 {
-	name_list keys = {0};
-	int rc = cairn_target_list(r->rt, "keys/", repo_collect_name, &keys);
+	cairn_listing keys = {0};
+	int rc = cairn_target_list_all(r->rt, "keys/", &keys);
 	if (rc < 0)
 		return rc;
 	if (!keys.n) {
-		name_list_free(&keys);
+		cairn_listing_free(&keys);
 		return cairn_error_set(-EBADMSG, "%s: repository has no key files", r->t->name);
 	}
 	rc = -EKEYREJECTED;
@@ -351,7 +332,7 @@ static int open_keys(cairn_repo *r, const char *pass)
 		}
 	}
 	size_t nk = keys.n;
-	name_list_free(&keys);
+	cairn_listing_free(&keys);
 	if (rc == -EKEYREJECTED)
 		return cairn_error_set(-EKEYREJECTED,
 				       "wrong passphrase: none of the %zu key(s) of %s opens with it",
@@ -361,8 +342,8 @@ static int open_keys(cairn_repo *r, const char *pass)
 
 int repo_index_load(cairn_repo *r)
 {
-	name_list l = {0};
-	int rc = cairn_target_list(r->rt, "index/", repo_collect_name, &l);
+	cairn_listing l = {0};
+	int rc = cairn_target_list_all(r->rt, "index/", &l);
 	if (rc < 0)
 		return rc;
 	cairn_codec *cx = cairn_codec_new(0);
@@ -388,7 +369,7 @@ int repo_index_load(cairn_repo *r)
 	cairn_index_compact(r->idx);
 	cairn_buf_free(&pt);
 	cairn_codec_free(cx);
-	name_list_free(&l);
+	cairn_listing_free(&l);
 	return 0;
 }
 
@@ -689,31 +670,12 @@ static int pack_header_fetch(cairn_repo *r, cairn_codec *cx, const char *name, u
 	return rc;
 }
 
-typedef struct pack_listing {
-	size_t n, cap;
-	char **names;
-	uint64_t *sizes;
-} pack_listing;
-
-static int collect_pack(void *payload, const char *name, uint64_t size)
-{
-	pack_listing *l = payload;
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 256;
-		l->names = cairn_xrealloc(l->names, l->cap * sizeof(char *));
-		l->sizes = cairn_xrealloc(l->sizes, l->cap * sizeof(uint64_t));
-	}
-	l->names[l->n] = cairn_xstrdup(name);
-	l->sizes[l->n++] = size;
-	return 0;
-}
-
 long repo_index_adopt_orphans(cairn_repo *r, cairn_codec *cx)
 {
-	pack_listing l = {0};
+	cairn_listing l = {0};
 	cairn_idxseg seg = {0};
 	long adopted = 0;
-	int rc = cairn_target_list(r->rt, "data/", collect_pack, &l);
+	int rc = cairn_target_list_all(r->rt, "data/", &l);
 	/* An index that names packs the target no longer has was loaded before a prune
 	 * deleted them (by a process that kept the repository open, or between opening and
 	 * locking): deduplicating against it would reference blobs that are gone. Under
@@ -754,10 +716,7 @@ long repo_index_adopt_orphans(cairn_repo *r, cairn_codec *cx)
 	if (rc == 0 && seg.n)
 		rc = repo_index_write(r, cx, &seg, NULL);
 	cairn_idxseg_free(&seg);
-	for (size_t i = 0; i < l.n; i++)
-		free(l.names[i]);
-	free(l.names);
-	free(l.sizes);
+	cairn_listing_free(&l);
 	return rc < 0 ? rc : adopted;
 }
 
@@ -765,10 +724,10 @@ long repo_index_adopt_orphans(cairn_repo *r, cairn_codec *cx)
 
 int cairn_key_list(cairn_repo *r, cairn_keyinfo **out, size_t *n)
 {
-	name_list l = {0};
+	cairn_listing l = {0};
 	*out = NULL;
 	*n = 0;
-	int rc = cairn_target_list(r->rt, "keys/", repo_collect_name, &l);
+	int rc = cairn_target_list_all(r->rt, "keys/", &l);
 	if (rc < 0)
 		return rc;
 	cairn_keyinfo *k = cairn_xcalloc(l.n ? l.n : 1, sizeof(*k));
@@ -784,7 +743,7 @@ int cairn_key_list(cairn_repo *r, cairn_keyinfo **out, size_t *n)
 		}
 		cairn_buf_free(&f);
 	}
-	name_list_free(&l);
+	cairn_listing_free(&l);
 	*out = k;
 	*n = m;
 	return 0;

@@ -46,14 +46,6 @@ struct cairn_repo {
 	uint64_t index_errors;    /* index segments that could not be loaded */
 };
 
-/** A list of object names, filled by repo_collect_name (a cairn_target_list_cb). */
-typedef struct name_list {
-	size_t n, cap;
-	char **names;
-} name_list;
-int repo_collect_name(void *payload, const char *name, uint64_t size);
-void name_list_free(name_list *l);
-
 /** Report a warning through the repository's callback (or stderr). */
 void repo_warn(cairn_repo *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -177,15 +177,6 @@ int snapshot_save(cairn_repo *r, cairn_codec *cx, cairn_snapshot *s)
 	return rc;
 }
 
-typedef name_list snaplist;
-
-/* Snapshot object names only (snapshots/<64 hex>). */
-static int collect(void *payload, const char *name, uint64_t size)
-{
-	if (strlen(name) != strlen("snapshots/") + 64)
-		return 0;
-	return repo_collect_name(payload, name, size);
-}
 
 static int cmp_time(const void *a, const void *b)
 {
@@ -197,10 +188,10 @@ static int cmp_time(const void *a, const void *b)
 
 int cairn_snapshots_list(cairn_repo *r, cairn_snapshot **out, size_t *n)
 {
-	snaplist l = {0};
+	cairn_listing l = {0};
 	*out = NULL;
 	*n = 0;
-	int rc = cairn_target_list(r->rt, "snapshots/", collect, &l);
+	int rc = cairn_target_list_all(r->rt, "snapshots/", &l);
 	if (rc < 0)
 		return rc;
 	cairn_snapshot *v = cairn_xcalloc(l.n ? l.n : 1, sizeof(*v));
@@ -208,6 +199,8 @@ int cairn_snapshots_list(cairn_repo *r, cairn_snapshot **out, size_t *n)
 	cairn_buf pt = CAIRN_BUF_INIT;
 	size_t m = 0;
 	for (size_t i = 0; i < l.n; i++) {
+		if (strlen(l.names[i]) != strlen("snapshots/") + 64)
+			continue; /* not a snapshot object name */
 		int lr = repo_load_object(r, cx, l.names[i], CAIRN_OBJ_SNAPSHOT, 16u << 20, 0, &pt);
 		memcpy(v[m].idhex, l.names[i] + strlen("snapshots/"), 64);
 		v[m].idhex[64] = 0;
@@ -222,9 +215,7 @@ int cairn_snapshots_list(cairn_repo *r, cairn_snapshot **out, size_t *n)
 		}
 		m++;
 	}
-	for (size_t i = 0; i < l.n; i++)
-		free(l.names[i]);
-	free(l.names);
+	cairn_listing_free(&l);
 	cairn_buf_free(&pt);
 	cairn_codec_free(cx);
 	qsort(v, m, sizeof(*v), cmp_time);
@@ -410,8 +401,8 @@ int cairn_report_save(cairn_repo *r, const char *json, size_t len, char name_out
 int cairn_reports_list(cairn_repo *r, int (*cb)(void *payload, const char *name, const char *json),
 		       void *payload)
 {
-	snaplist l = {0};
-	int rc = cairn_target_list(r->rt, "reports/", repo_collect_name, &l);
+	cairn_listing l = {0};
+	int rc = cairn_target_list_all(r->rt, "reports/", &l);
 	cairn_codec *cx = cairn_codec_new(0);
 	cairn_buf pt = CAIRN_BUF_INIT;
 	for (size_t i = 0; rc == 0 && i < l.n; i++) {
@@ -423,9 +414,7 @@ int cairn_reports_list(cairn_repo *r, int (*cb)(void *payload, const char *name,
 		cairn_buf_put_u8(&pt, 0);
 		rc = cb(payload, l.names[i], (const char *)pt.data);
 	}
-	for (size_t i = 0; i < l.n; i++)
-		free(l.names[i]);
-	free(l.names);
+	cairn_listing_free(&l);
 	cairn_buf_free(&pt);
 	cairn_codec_free(cx);
 	return rc;

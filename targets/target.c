@@ -429,3 +429,75 @@ void cairn_target_report_bad(cairn_target *t, unsigned copy, const char *name)
 		t->report_bad(t, copy, name);
 }
 
+
+/* Listings collected whole ------------------------------------------------- */
+
+static int listing_add(void *payload, const char *name, uint64_t size)
+{
+	cairn_listing *l = payload;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->names = cairn_xrealloc(l->names, l->cap * sizeof(char *));
+		l->sizes = cairn_xrealloc(l->sizes, l->cap * sizeof(uint64_t));
+	}
+	l->names[l->n] = cairn_xstrdup(name);
+	l->sizes[l->n++] = size;
+	return 0;
+}
+
+static int listing_sorted(const cairn_listing *l)
+{
+	for (size_t i = 1; i < l->n; i++)
+		if (strcmp(l->names[i - 1], l->names[i]) > 0)
+			return 0;
+	return 1;
+}
+
+/* Insertion into sorted order (backends already list sorted; this is the fallback). */
+static void listing_sort(cairn_listing *l)
+{
+	for (size_t i = 1; i < l->n; i++) {
+		char *nm = l->names[i];
+		uint64_t sz = l->sizes[i];
+		size_t j = i;
+		for (; j > 0 && strcmp(l->names[j - 1], nm) > 0; j--) {
+			l->names[j] = l->names[j - 1];
+			l->sizes[j] = l->sizes[j - 1];
+		}
+		l->names[j] = nm;
+		l->sizes[j] = sz;
+	}
+}
+
+int cairn_target_list_all(cairn_target *t, const char *prefix, cairn_listing *out)
+{
+	int rc = cairn_target_list(t, prefix, listing_add, out);
+	if (rc == 0 && !listing_sorted(out))
+		listing_sort(out);
+	return rc;
+}
+
+long cairn_listing_find(const cairn_listing *l, const char *name)
+{
+	size_t lo = 0, hi = l->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(l->names[mid], name);
+		if (!c)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+void cairn_listing_free(cairn_listing *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->names[i]);
+	free(l->names);
+	free(l->sizes);
+	memset(l, 0, sizeof(*l));
+}

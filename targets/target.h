@@ -224,6 +224,19 @@ int cairn_target_list(cairn_target *t, const char *prefix, cairn_target_list_cb 
 int cairn_target_del(cairn_target *t, const char *name);
 void cairn_target_close(cairn_target *t);
 
+/** Every object under a prefix, with its size, sorted by name (owned copies). */
+typedef struct cairn_listing {
+	size_t n, cap;
+	char **names;
+	uint64_t *sizes;
+} cairn_listing;
+
+/** List @p prefix completely into @p out (appended, then sorted). 0 or the list error. */
+int cairn_target_list_all(cairn_target *t, const char *prefix, cairn_listing *out);
+/** Position of @p name in a sorted listing, or -1. */
+long cairn_listing_find(const cairn_listing *l, const char *name);
+void cairn_listing_free(cairn_listing *l);
+
 /** 1 if @p name is a valid object name (see top of file), else 0. */
 int cairn_target_name_ok(const char *name);
 

@@ -19,50 +19,10 @@
 
 #include "verify/verify.h"
 
-typedef struct lst {
-	size_t n, cap;
-	char **names;
-	uint64_t *sizes;
-} lst;
-
-static int collect(void *payload, const char *name, uint64_t size)
+/* Locks are ephemeral: never compared between members. */
+static int is_lock(const char *name)
 {
-	lst *l = payload;
-	if (!strncmp(name, "locks/", 6))
-		return 0;
-	if (l->n == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 256;
-		l->names = cairn_xrealloc(l->names, l->cap * sizeof(char *));
-		l->sizes = cairn_xrealloc(l->sizes, l->cap * sizeof(uint64_t));
-	}
-	l->names[l->n] = cairn_xstrdup(name);
-	l->sizes[l->n++] = size;
-	return 0;
-}
-
-static void lst_free(lst *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->names[i]);
-	free(l->names);
-	free(l->sizes);
-}
-
-/* Index of name in a sorted listing, or -1. */
-static long lookup(const lst *l, const char *name)
-{
-	size_t lo = 0, hi = l->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(l->names[mid], name);
-		if (!c)
-			return (long)mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
+	return !strncmp(name, "locks/", 6);
 }
 
 static void say(void (*report)(void *, const char *), void *payload, const char *fmt, ...)
@@ -89,32 +49,6 @@ static void jot(int fd, const char *what, const char *member, const char *name)
 		return;
 }
 
-static int cmp_names(const void *a, const void *b, void *arg)
-{
-	const lst *l = arg;
-	return strcmp(l->names[*(const size_t *)a], l->names[*(const size_t *)b]);
-}
-
-/* Listings are sorted by every backend we have; make sure anyway. */
-static void sort_lst(lst *l)
-{
-	size_t *ix = cairn_xmalloc((l->n ? l->n : 1) * sizeof(size_t));
-	for (size_t i = 0; i < l->n; i++)
-		ix[i] = i;
-	qsort_r(ix, l->n, sizeof(size_t), cmp_names, l);
-	char **nn = cairn_xmalloc((l->n ? l->n : 1) * sizeof(char *));
-	uint64_t *ns = cairn_xmalloc((l->n ? l->n : 1) * sizeof(uint64_t));
-	for (size_t i = 0; i < l->n; i++) {
-		nn[i] = l->names[ix[i]];
-		ns[i] = l->sizes[ix[i]];
-	}
-	free(l->names);
-	free(l->sizes);
-	free(ix);
-	l->names = nn;
-	l->sizes = ns;
-}
-
 int cairn_scrub(cairn_target *t, size_t member, const char *journal, cairn_scrub_result *res,
 		void (*report)(void *payload, const char *msg), void *payload)
 {
@@ -126,14 +60,13 @@ int cairn_scrub(cairn_target *t, size_t member, const char *journal, cairn_scrub
 	cairn_target *m = cairn_target_member(t, member);
 	uint64_t t0 = cairn_now_ns();
 	int jfd = journal ? open(journal, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
-	lst mine = {0};
-	int rc = cairn_target_list(m, "", collect, &mine);
+	cairn_listing mine = {0};
+	int rc = cairn_target_list_all(m, "", &mine);
 	if (rc < 0) {
 		if (jfd >= 0)
 			close(jfd);
 		return cairn_error_wrap(rc, "scrub: cannot list %s", m->name);
 	}
-	sort_lst(&mine);
 	/* 1. every pack of this member against its own checksums */
 	cairn_buf b = CAIRN_BUF_INIT;
 	for (size_t i = 0; i < mine.n; i++) {
@@ -159,16 +92,17 @@ int cairn_scrub(cairn_target *t, size_t member, const char *journal, cairn_scrub
 		if (k == member)
 			continue;
 		cairn_target *o = cairn_target_member(t, k);
-		lst other = {0};
-		if (cairn_target_list(o, "", collect, &other) < 0) {
+		cairn_listing other = {0};
+		if (cairn_target_list_all(o, "", &other) < 0) {
 			say(report, payload, "%s: cannot list for comparison: %s", o->name,
 			    cairn_error_last());
-			lst_free(&other);
+			cairn_listing_free(&other);
 			continue;
 		}
-		sort_lst(&other);
 		for (size_t i = 0; i < other.n; i++) {
-			long j = lookup(&mine, other.names[i]);
+			if (is_lock(other.names[i]))
+				continue;
+			long j = cairn_listing_find(&mine, other.names[i]);
 			if (j < 0) {
 				res->missing++;
 				say(report, payload, "%s: missing on %s (present on %s)", other.names[i],
@@ -182,15 +116,17 @@ int cairn_scrub(cairn_target *t, size_t member, const char *journal, cairn_scrub
 			}
 		}
 		for (size_t i = 0; i < mine.n; i++) {
-			if (lookup(&other, mine.names[i]) < 0) {
+			if (is_lock(mine.names[i]))
+				continue;
+			if (cairn_listing_find(&other, mine.names[i]) < 0) {
 				res->orphaned++;
 				say(report, payload, "%s: on %s but not on %s", mine.names[i], m->name,
 				    o->name);
 			}
 		}
-		lst_free(&other);
+		cairn_listing_free(&other);
 	}
-	lst_free(&mine);
+	cairn_listing_free(&mine);
 	if (jfd >= 0)
 		close(jfd);
 	res->seconds = (double)(cairn_now_ns() - t0) / 1e9;
