@@ -93,6 +93,8 @@ typedef struct arch {
 	pthread_mutex_t mu;
 	inflight *inf[INFLIGHT_BUCKETS];
 	cairn_packw *treepack;
+	pthread_mutex_t packmu; /* guards datapack */
+	cairn_packw *datapack;  /* the one data pack being filled, shared by the packers */
 	cairn_codec *treecx;  /* encoding trees, under mu; the driver's own use before/after */
 	cairn_codec *walkcx;  /* the walker's: loading the parent snapshot's trees */
 	cairn_idxseg pending;
@@ -319,13 +321,18 @@ static void emit_chunk(arch *a, extents *ex, const uint8_t *data, size_t len)
  * ended early (it shrank); errors go to *err.
  */
 static int64_t read_region(arch *a, int fd, uint64_t off, uint64_t end, cairn_chunker *ck,
-			   uint8_t *buf, size_t bufcap, extents *ex, int *err)
+			   uint8_t *buf, size_t bufcap, size_t *touched, extents *ex, int *err)
 {
 	size_t start = 0, fill = 0, scan = 0;
 	uint64_t pos = off, got = 0;
 	cairn_chunker_reset(ck);
 	while (pos < end || start < fill) {
-		if (pos < end && start > 0 && bufcap - fill < READ_SIZE) {
+		/*
+		 * Move the unfinished chunk to the front rather than read into pages
+		 * never touched before: the buffer can hold the largest chunk, but
+		 * memory grows only as far as the chunks seen need.
+		 */
+		if (pos < end && start > 0 && fill + READ_SIZE > *touched) {
 			memmove(buf, buf + start, fill - start);
 			fill -= start;
 			scan -= start;
@@ -337,6 +344,8 @@ static int64_t read_region(arch *a, int fd, uint64_t off, uint64_t end, cairn_ch
 				want = (size_t)(end - pos);
 			if (want > READ_SIZE)
 				want = READ_SIZE;
+			if (fill + want > *touched)
+				*touched = fill + want;
 			ssize_t n = pread(fd, buf + fill, want, (off_t)pos);
 			if (n < 0) {
 				if (errno == EINTR)
@@ -374,7 +383,7 @@ static int64_t read_region(arch *a, int fd, uint64_t off, uint64_t end, cairn_ch
 }
 
 static void read_file(arch *a, fjob *j, cairn_chunker *coarse, cairn_chunker *fine, uint8_t *buf,
-		      size_t bufcap)
+		      size_t bufcap, size_t *touched)
 {
 	pdir *d = j->dir;
 	cairn_node *n = &d->tree.nodes[j->slot];
@@ -419,7 +428,7 @@ static void read_file(arch *a, fjob *j, cairn_chunker *coarse, cairn_chunker *fi
 				break;
 		}
 		uint64_t want = hole - data;
-		int64_t got = read_region(a, fd, data, hole, ck, buf, bufcap, &ex, &err);
+		int64_t got = read_region(a, fd, data, hole, ck, buf, bufcap, touched, &ex, &err);
 		off = data + (uint64_t)(got > 0 ? got : 0);
 		if ((uint64_t)got < want)
 			break;
@@ -464,11 +473,12 @@ static void *reader_main(void *arg)
 	else
 		fine = ck;
 	size_t bufcap = a->r->chunk_max + 2 * READ_SIZE;
+	size_t touched = 4 * READ_SIZE < bufcap ? 4 * READ_SIZE : bufcap;
 	uint8_t *buf = cairn_xmalloc(bufcap);
 	fjob *j;
 	while ((j = cairn_queue_pop(&a->files))) {
 		if (!atomic_load(&a->err))
-			read_file(a, j, &ck, &fine, buf, bufcap);
+			read_file(a, j, &ck, &fine, buf, bufcap, &touched);
 		pdir *d = j->dir;
 		free(j);
 		child_done(a, d);
@@ -479,30 +489,43 @@ static void *reader_main(void *arg)
 
 /* --- packers and uploaders ------------------------------------------------------------- */
 
+/*
+ * Packers compress in parallel, each with its own codec, then seal the blob
+ * into the one shared data pack under packmu (sealing is AES-GCM at several
+ * GB/s, compression ~20x slower, so the lock is held for a small fraction of
+ * the time). One pack in the making instead of one per packer keeps the
+ * backup's memory at about two packs: the one being filled and the one being
+ * stored.
+ */
 static void *packer_main(void *arg)
 {
 	arch *a = arg;
 	cairn_codec *cx = cairn_codec_new(a->r->zstd_level);
-	cairn_packw *pw = NULL;
 	cjob *c;
 	while ((c = cairn_queue_pop(&a->chunks))) {
 		if (!atomic_load(&a->err)) {
-			if (!pw)
-				pw = cairn_packw_new(&a->r->keys, CAIRN_BLOB_DATA);
-			int rc = cairn_packw_add(pw, cx, c->id, CAIRN_BLOB_DATA, c->data, c->len);
+			const void *body;
+			size_t blen;
+			uint8_t codec = cairn_blob_compress(cx, c->data, c->len, &body, &blen);
+			cairn_packw *full = NULL;
+			pthread_mutex_lock(&a->packmu);
+			if (!a->datapack)
+				a->datapack = cairn_packw_new(&a->r->keys, CAIRN_BLOB_DATA);
+			int rc = cairn_packw_add_body(a->datapack, cx, c->id, CAIRN_BLOB_DATA, codec,
+						      body, blen, c->len);
 			if (rc < 0)
 				fail(a, rc);
-			if (cairn_packw_size(pw) >= a->r->pack_size) {
-				push_pack(a, pw, cx);
-				pw = NULL;
+			if (cairn_packw_size(a->datapack) >= a->r->pack_size ||
+			    cairn_packw_count(a->datapack) >= CAIRN_PACK_MAX_BLOBS) {
+				full = a->datapack;
+				a->datapack = NULL;
 			}
+			pthread_mutex_unlock(&a->packmu);
+			if (full)
+				push_pack(a, full, cx);
 		}
 		free(c);
 	}
-	if (pw && cairn_packw_count(pw) && !atomic_load(&a->err))
-		push_pack(a, pw, cx);
-	else
-		cairn_packw_free(pw);
 	cairn_codec_free(cx);
 	return NULL;
 }
@@ -953,6 +976,7 @@ int cairn_backup(cairn_repo *r, const cairn_backup_opts *o, cairn_snapshot *out,
 	a->warn_payload = warn_payload;
 	a->t0 = cairn_now_ns();
 	pthread_mutex_init(&a->mu, NULL);
+	pthread_mutex_init(&a->packmu, NULL);
 
 	/* the paths: absolute, existing, sorted, without duplicates */
 	paths = cairn_xcalloc(o->npaths, sizeof(char *));
@@ -1012,10 +1036,15 @@ int cairn_backup(cairn_repo *r, const cairn_backup_opts *o, cairn_snapshot *out,
 	}
 	unsigned nread = r->threads < 2 ? 2 : r->threads;
 	unsigned npack = r->threads;
-	unsigned nup = 2;
+	/*
+	 * Packs are 16 MiB: keep few in flight. A local directory stores a pack in
+	 * a few ms, one uploader keeps up; remote targets get two, so one round
+	 * trip's latency overlaps the next.
+	 */
+	unsigned nup = strcmp(r->t->kind, "local") ? 2 : 1;
 	cairn_queue_init(&a->files, 256);
 	cairn_queue_init(&a->chunks, npack * 2);
-	cairn_queue_init(&a->packs, 1); /* packs are 16 MiB: keep few in flight */
+	cairn_queue_init(&a->packs, 1);
 	pthread_t *th = cairn_xcalloc(nread + npack + nup + 1, sizeof(pthread_t));
 	for (unsigned i = 0; i < nread; i++)
 		pthread_create(&th[i], NULL, reader_main, a);
@@ -1052,6 +1081,11 @@ int cairn_backup(cairn_repo *r, const cairn_backup_opts *o, cairn_snapshot *out,
 	cairn_queue_close(&a->chunks);
 	for (unsigned i = 0; i < npack; i++)
 		pthread_join(th[nread + i], NULL);
+	if (a->datapack && cairn_packw_count(a->datapack) && !atomic_load(&a->err))
+		push_pack(a, a->datapack, a->treecx);
+	else
+		cairn_packw_free(a->datapack);
+	a->datapack = NULL;
 	cairn_queue_close(&a->packs);
 	for (unsigned i = 0; i < nup; i++)
 		pthread_join(th[nread + npack + i], NULL);
@@ -1128,6 +1162,7 @@ out_early:
 			free(paths[i]);
 	free(paths);
 	pthread_mutex_destroy(&a->mu);
+	pthread_mutex_destroy(&a->packmu);
 	free(a);
 	return rc;
 }

@@ -240,32 +240,49 @@ static int looks_incompressible(cairn_codec *cx, const void *in, size_t len)
 	return 1;
 }
 
-long cairn_blob_encode(cairn_codec *cx, const uint8_t key[CAIRN_KEY_LEN], uint64_t counter,
-		       const void *aad, size_t aad_len, const void *in, size_t len, void *out)
+uint8_t cairn_blob_compress(cairn_codec *cx, const void *in, size_t len, const void **body,
+			    size_t *blen)
 {
-	uint8_t *o = out;
-	const void *body = in;
-	size_t blen = len;
-	uint8_t codec = CAIRN_CODEC_RAW;
-
-	if (len > INT32_MAX - 64)
-		return cairn_error_set(-ERANGE, "blob of %zu bytes is too large", len);
-	if (cx->level > 0 && len >= 64 && !looks_incompressible(cx, in, len)) {
+	*body = in;
+	*blen = len;
+	if (cx->level > 0 && len >= 64 && len <= INT32_MAX - 64 &&
+	    !looks_incompressible(cx, in, len)) {
 		/* keep compression only when it saves at least 1/32 of the size */
 		size_t cap = len - len / 32;
 		cairn_buf_reserve(&cx->scratch, cap);
 		size_t z = ZSTD_compressCCtx(cx->zc, cx->scratch.data, cap, in, len, cx->level);
 		if (!ZSTD_isError(z) && z < cap) {
-			body = cx->scratch.data;
-			blen = z;
-			codec = CAIRN_CODEC_ZSTD;
+			*body = cx->scratch.data;
+			*blen = z;
+			return CAIRN_CODEC_ZSTD;
 		}
 	}
+	return CAIRN_CODEC_RAW;
+}
+
+long cairn_blob_seal(cairn_codec *cx, const uint8_t key[CAIRN_KEY_LEN], uint64_t counter,
+		     const void *aad, size_t aad_len, uint8_t codec, const void *body, size_t blen,
+		     void *out)
+{
+	uint8_t *o = out;
+	if (blen > INT32_MAX - 64)
+		return cairn_error_set(-ERANGE, "blob of %zu bytes is too large", blen);
 	make_nonce(o, counter);
 	int r = gcm_seal(cx->enc, key, o, aad, aad_len, codec, body, blen, o + CAIRN_NONCE_LEN);
 	if (r < 0)
 		return r;
 	return (long)(blen + CAIRN_BLOB_OVERHEAD);
+}
+
+long cairn_blob_encode(cairn_codec *cx, const uint8_t key[CAIRN_KEY_LEN], uint64_t counter,
+		       const void *aad, size_t aad_len, const void *in, size_t len, void *out)
+{
+	if (len > INT32_MAX - 64)
+		return cairn_error_set(-ERANGE, "blob of %zu bytes is too large", len);
+	const void *body;
+	size_t blen;
+	uint8_t codec = cairn_blob_compress(cx, in, len, &body, &blen);
+	return cairn_blob_seal(cx, key, counter, aad, aad_len, codec, body, blen, out);
 }
 
 int cairn_blob_decode(cairn_codec *cx, const uint8_t key[CAIRN_KEY_LEN], const void *aad,

@@ -130,6 +130,20 @@ long cairn_blob_encode(cairn_codec *cx, const uint8_t key[CAIRN_KEY_LEN], uint64
 		       const void *aad, size_t aad_len, const void *in, size_t len, void *out);
 
 /**
+ * cairn_blob_encode in two halves, so threads can compress in parallel and
+ * seal under a shared pack's key and counter. cairn_blob_compress points
+ * *body at the bytes to seal (@p in itself, or @p cx's scratch, valid until
+ * the next use of @p cx) and returns the codec byte; cairn_blob_seal writes
+ * the blob (capacity cairn_blob_bound(blen)) and returns its size or a
+ * negative errno.
+ */
+uint8_t cairn_blob_compress(cairn_codec *cx, const void *in, size_t len, const void **body,
+			    size_t *blen);
+long cairn_blob_seal(cairn_codec *cx, const uint8_t key[CAIRN_KEY_LEN], uint64_t counter,
+		     const void *aad, size_t aad_len, uint8_t codec, const void *body, size_t blen,
+		     void *out);
+
+/**
  * Authenticate and decode a blob into @p out (cleared first). The plaintext
  * may not exceed @p max bytes.
  * @return 0; -EBADMSG on any authentication or format failure (nothing is

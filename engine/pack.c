@@ -91,15 +91,15 @@ const cairn_buf *cairn_packw_bytes(const cairn_packw *pw)
 	return &pw->bytes;
 }
 
-int cairn_packw_add(cairn_packw *pw, cairn_codec *cx, const uint8_t id[32], uint8_t type,
-		    const void *data, size_t len)
+int cairn_packw_add_body(cairn_packw *pw, cairn_codec *cx, const uint8_t id[32], uint8_t type,
+			 uint8_t codec, const void *body, size_t blen, size_t rawlen)
 {
 	if (pw->finished || pw->n >= CAIRN_PACK_MAX_BLOBS ||
-	    pw->bytes.len + cairn_blob_bound(len) > UINT32_MAX)
+	    pw->bytes.len + cairn_blob_bound(blen) > UINT32_MAX || rawlen > UINT32_MAX)
 		return cairn_error_set(-ERANGE, "pack is full");
-	cairn_buf_reserve(&pw->bytes, cairn_blob_bound(len));
-	long n = cairn_blob_encode(cx, pw->key, pw->n, &type, 1, data, len,
-				   pw->bytes.data + pw->bytes.len);
+	cairn_buf_reserve(&pw->bytes, cairn_blob_bound(blen));
+	long n = cairn_blob_seal(cx, pw->key, pw->n, &type, 1, codec, body, blen,
+				 pw->bytes.data + pw->bytes.len);
 	if (n < 0)
 		return (int)n;
 	if (pw->n == pw->cap) {
@@ -111,9 +111,20 @@ int cairn_packw_add(cairn_packw *pw, cairn_codec *cx, const uint8_t id[32], uint
 	e->type = type;
 	e->offset = (uint32_t)pw->bytes.len;
 	e->clen = (uint32_t)n;
-	e->rawlen = (uint32_t)len;
+	e->rawlen = (uint32_t)rawlen;
 	pw->bytes.len += (size_t)n;
 	return 0;
+}
+
+int cairn_packw_add(cairn_packw *pw, cairn_codec *cx, const uint8_t id[32], uint8_t type,
+		    const void *data, size_t len)
+{
+	if (len > INT32_MAX - 64)
+		return cairn_error_set(-ERANGE, "blob of %zu bytes is too large", len);
+	const void *body;
+	size_t blen;
+	uint8_t codec = cairn_blob_compress(cx, data, len, &body, &blen);
+	return cairn_packw_add_body(pw, cx, id, type, codec, body, blen, len);
 }
 
 int cairn_packw_finish(cairn_packw *pw, cairn_codec *cx)

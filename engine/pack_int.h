@@ -58,6 +58,9 @@ const cairn_pack_entry *cairn_packw_entries(const cairn_packw *pw);
 /** Encode and append one blob. */
 int cairn_packw_add(cairn_packw *pw, cairn_codec *cx, const uint8_t id[32], uint8_t type,
 		    const void *data, size_t len);
+/** Append a blob compressed by cairn_blob_compress (sealed here, under the pack's key). */
+int cairn_packw_add_body(cairn_packw *pw, cairn_codec *cx, const uint8_t id[32], uint8_t type,
+			 uint8_t codec, const void *body, size_t blen, size_t rawlen);
 
 /**
  * Append the encrypted header and the trailer; afterwards the pack's bytes
