@@ -32,9 +32,16 @@
  *     test cluster's probe are skipped), sorts them bytewise like the local
  *     target, and fetches sizes with batches of asynchronous stats. Objects
  *     removed between enumeration and stat are skipped.
+ *   - librados is not linked in: the first open loads librados.so.2 (or the
+ *     file in $CAIRN_RADOS_LIB) once per process, and every call goes through
+ *     the table `lib` of typed pointers (dl_int.h), so runs that never open a
+ *     rados target do not pay for libceph-common. If it cannot be loaded,
+ *     every open fails with -EOPNOTSUPP: "cannot load librados.so.2: <why>;
+ *     install librados2".
  *
- * Without librados (CAIRN_HAVE_RADOS undefined) only a stub is compiled,
- * which refuses with -EOPNOTSUPP, so that callers and tests still link.
+ * Without librados's header at build time (CAIRN_HAVE_RADOS undefined) only a
+ * stub is compiled, which refuses with -EOPNOTSUPP, so that callers and tests
+ * still link.
  */
 #include "targets/target.h"
 
@@ -46,8 +53,12 @@
 #if CAIRN_HAVE_RADOS
 
 #include <limits.h>
+#include <pthread.h>
 #include <rados/librados.h>
 #include <semaphore.h>
+#include <stddef.h>
+
+#include "targets/dl_int.h"
 
 #define MIB ((size_t)1 << 20)
 /* Largest object put() accepts (the OSDs' default write limit is 90 MiB). */
@@ -62,6 +73,60 @@
 #define DEFAULT_TIMEOUT_S 30
 #define DEFAULT_INFLIGHT 8
 #define DEFAULT_CLIENT "client.admin"
+
+/* librados, loaded on first use (dl_int.h) ------------------------------ */
+
+/* The soname (CAIRN_RADOS_LIB overrides it) and the package that holds it. */
+#define RADOS_SONAME "librados.so.2"
+#define RADOS_PACKAGE "librados2"
+
+/* Every librados function this file calls. */
+#define RADOS_FUNCS(X)                                                                             \
+	X(rados_create2)                                                                           \
+	X(rados_conf_read_file)                                                                    \
+	X(rados_conf_parse_env)                                                                    \
+	X(rados_conf_set)                                                                          \
+	X(rados_connect)                                                                           \
+	X(rados_shutdown)                                                                          \
+	X(rados_ioctx_create)                                                                      \
+	X(rados_ioctx_destroy)                                                                     \
+	X(rados_ioctx_set_namespace)                                                               \
+	X(rados_set_pool_full_try)                                                                 \
+	X(rados_aio_create_completion2)                                                            \
+	X(rados_aio_write_full)                                                                    \
+	X(rados_aio_stat)                                                                          \
+	X(rados_aio_wait_for_complete)                                                             \
+	X(rados_aio_get_return_value)                                                              \
+	X(rados_aio_release)                                                                       \
+	X(rados_stat)                                                                              \
+	X(rados_read)                                                                              \
+	X(rados_remove)                                                                            \
+	X(rados_nobjects_list_open)                                                                \
+	X(rados_nobjects_list_next)                                                                \
+	X(rados_nobjects_list_close)
+
+/* The functions, typed by librados.h; filled once by load_librados(). */
+static struct rados_lib {
+#define X(f) __typeof__(f) *f;
+	RADOS_FUNCS(X)
+#undef X
+} lib;
+
+static const cairn_dl_sym lib_syms[] = {
+#define X(f) {#f, offsetof(struct rados_lib, f)},
+    RADOS_FUNCS(X)
+#undef X
+};
+
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+static int lib_rc;        /* 0 or -EOPNOTSUPP */
+static char lib_err[512]; /* why loading failed */
+
+static void load_librados(void)
+{
+	lib_rc = cairn_dl_load("CAIRN_RADOS_LIB", RADOS_SONAME, &lib, sizeof(lib), lib_syms,
+			       sizeof(lib_syms) / sizeof(lib_syms[0]), lib_err, sizeof(lib_err));
+}
 
 struct rados_target {
 	cairn_target base; /* first: a cairn_target * is a struct rados_target * */
@@ -151,14 +216,14 @@ static int rt_put(cairn_target *t, const char *name, const void *data, size_t le
 				       t->name, name, len, RADOS_MAX_OBJECT / MIB);
 	rados_completion_t c;
 	slot_get(rt);
-	int rc = rados_aio_create_completion2(NULL, NULL, &c);
+	int rc = lib.rados_aio_create_completion2(NULL, NULL, &c);
 	if (rc == 0) {
-		rc = rados_aio_write_full(rt->io, name, c, len ? data : empty_data, len);
+		rc = lib.rados_aio_write_full(rt->io, name, c, len ? data : empty_data, len);
 		if (rc == 0) {
-			rados_aio_wait_for_complete(c);
-			rc = rados_aio_get_return_value(c);
+			lib.rados_aio_wait_for_complete(c);
+			rc = lib.rados_aio_get_return_value(c);
 		}
-		rados_aio_release(c);
+		lib.rados_aio_release(c);
 	}
 	slot_put(rt);
 	return rc < 0 ? fail(t, rc, "writing", name) : 0;
@@ -169,7 +234,7 @@ static int stat_raw(struct rados_target *rt, const char *name, uint64_t *size)
 {
 	time_t mtime;
 	slot_get(rt);
-	int rc = rados_stat(rt->io, name, size, &mtime);
+	int rc = lib.rados_stat(rt->io, name, size, &mtime);
 	slot_put(rt);
 	return rc;
 }
@@ -186,7 +251,7 @@ static int rt_get(cairn_target *t, const char *name, cairn_buf *out)
 	for (;;) {
 		cairn_buf_reserve(out, cap);
 		slot_get(rt);
-		rc = rados_read(rt->io, name, (char *)out->data, cap, 0);
+		rc = lib.rados_read(rt->io, name, (char *)out->data, cap, 0);
 		slot_put(rt);
 		if (rc < 0)
 			return fail(t, rc, "reading", name);
@@ -217,7 +282,7 @@ static int rt_get_range(cairn_target *t, const char *name, uint64_t off, size_t 
 	while (got < len) {
 		size_t want = len - got < RADOS_MAX_READ ? len - got : RADOS_MAX_READ;
 		slot_get(rt);
-		rc = rados_read(rt->io, name, (char *)p + got, want, off + got);
+		rc = lib.rados_read(rt->io, name, (char *)p + got, want, off + got);
 		slot_put(rt);
 		if (rc < 0)
 			return fail(t, rc, "reading", name);
@@ -265,10 +330,10 @@ static int list_names(cairn_target *t, const char *prefix, char ***names, size_t
 	rados_list_ctx_t ctx;
 	*n = 0;
 	slot_get(rt);
-	int rc = rados_nobjects_list_open(rt->io, &ctx);
+	int rc = lib.rados_nobjects_list_open(rt->io, &ctx);
 	if (rc == 0) {
 		const char *entry;
-		while ((rc = rados_nobjects_list_next(ctx, &entry, NULL, NULL)) == 0) {
+		while ((rc = lib.rados_nobjects_list_next(ctx, &entry, NULL, NULL)) == 0) {
 			if (strncmp(entry, prefix, plen) || !cairn_target_name_ok(entry))
 				continue;
 			if (*n == cap) {
@@ -279,7 +344,7 @@ static int list_names(cairn_target *t, const char *prefix, char ***names, size_t
 		}
 		if (rc == -ENOENT)
 			rc = 0; /* the end of the listing */
-		rados_nobjects_list_close(ctx);
+		lib.rados_nobjects_list_close(ctx);
 	}
 	slot_put(rt);
 	if (rc < 0) {
@@ -305,23 +370,23 @@ static void stat_batch(struct rados_target *rt, char **names, size_t m, uint64_t
 	time_t mtime[LIST_STAT_BATCH];
 	slot_get(rt);
 	for (size_t j = 0; j < m; j++) {
-		ret[j] = rados_aio_create_completion2(NULL, NULL, &c[j]);
+		ret[j] = lib.rados_aio_create_completion2(NULL, NULL, &c[j]);
 		if (ret[j] < 0) {
 			c[j] = NULL;
 			continue;
 		}
-		ret[j] = rados_aio_stat(rt->io, names[j], c[j], &sizes[j], &mtime[j]);
+		ret[j] = lib.rados_aio_stat(rt->io, names[j], c[j], &sizes[j], &mtime[j]);
 		if (ret[j] < 0) {
-			rados_aio_release(c[j]);
+			lib.rados_aio_release(c[j]);
 			c[j] = NULL;
 		}
 	}
 	for (size_t j = 0; j < m; j++) {
 		if (!c[j])
 			continue;
-		rados_aio_wait_for_complete(c[j]);
-		ret[j] = rados_aio_get_return_value(c[j]);
-		rados_aio_release(c[j]);
+		lib.rados_aio_wait_for_complete(c[j]);
+		ret[j] = lib.rados_aio_get_return_value(c[j]);
+		lib.rados_aio_release(c[j]);
 	}
 	slot_put(rt);
 }
@@ -358,7 +423,7 @@ static int rt_del(cairn_target *t, const char *name)
 {
 	struct rados_target *rt = rt_of(t);
 	slot_get(rt);
-	int rc = rados_remove(rt->io, name);
+	int rc = lib.rados_remove(rt->io, name);
 	slot_put(rt);
 	return rc < 0 ? fail(t, rc, "deleting", name) : 0;
 }
@@ -367,9 +432,9 @@ static void rt_close(cairn_target *t)
 {
 	struct rados_target *rt = rt_of(t);
 	if (rt->io)
-		rados_ioctx_destroy(rt->io);
+		lib.rados_ioctx_destroy(rt->io);
 	if (rt->cluster)
-		rados_shutdown(rt->cluster);
+		lib.rados_shutdown(rt->cluster);
 	sem_destroy(&rt->slots);
 	free(t->name);
 	free(t->site);
@@ -384,22 +449,22 @@ static void rt_close(cairn_target *t)
 static int connect_cluster(struct rados_target *rt, const char *client, const char *conf_path)
 {
 	const char *tn = rt->base.name;
-	int rc = rados_conf_read_file(rt->cluster, conf_path);
+	int rc = lib.rados_conf_read_file(rt->cluster, conf_path);
 	if (rc < 0)
 		return cairn_error_set(rc, "%s: cannot read Ceph config %s: %s", tn, conf_path,
 				       strerror(-rc));
-	rados_conf_parse_env(rt->cluster, NULL); /* $CEPH_ARGS, as the ceph tools do */
+	lib.rados_conf_parse_env(rt->cluster, NULL); /* $CEPH_ARGS, as the ceph tools do */
 	char v[16];
 	snprintf(v, sizeof(v), "%u", rt->timeout_s);
 	static const char *const keys[] = {"client_mount_timeout", "rados_osd_op_timeout",
 					   "rados_mon_op_timeout"};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		rc = rados_conf_set(rt->cluster, keys[i], v);
+		rc = lib.rados_conf_set(rt->cluster, keys[i], v);
 		if (rc < 0)
 			return cairn_error_set(rc, "%s: cannot set %s=%s: %s", tn, keys[i], v,
 					       strerror(-rc));
 	}
-	rc = rados_connect(rt->cluster);
+	rc = lib.rados_connect(rt->cluster);
 	switch (rc) {
 	case 0:
 		return 0;
@@ -460,7 +525,13 @@ int cairn_target_rados_open(cairn_target **out, const char *pool, const char *ns
 		rc = cairn_error_set(-EINVAL, "%s: no Ceph config file given", rt->base.name);
 		goto fail;
 	}
-	rc = rados_create2(&rt->cluster, "ceph", client, 0);
+	pthread_once(&lib_once, load_librados);
+	if (lib_rc < 0) {
+		rc = cairn_error_set(lib_rc, "%s: %s; install %s", rt->base.name, lib_err,
+				     RADOS_PACKAGE);
+		goto fail;
+	}
+	rc = lib.rados_create2(&rt->cluster, "ceph", client, 0);
 	if (rc < 0) {
 		rt->cluster = NULL;
 		cairn_error_set(rc, "%s: cannot create a cluster handle for '%s': %s",
@@ -470,7 +541,7 @@ int cairn_target_rados_open(cairn_target **out, const char *pool, const char *ns
 	rc = connect_cluster(rt, client, conf_path);
 	if (rc < 0)
 		goto fail;
-	rc = rados_ioctx_create(rt->cluster, pool, &rt->io);
+	rc = lib.rados_ioctx_create(rt->cluster, pool, &rt->io);
 	if (rc < 0) {
 		rt->io = NULL;
 		if (rc == -ENOENT)
@@ -479,8 +550,8 @@ int cairn_target_rados_open(cairn_target **out, const char *pool, const char *ns
 			fail(&rt->base, rc, "opening pool", pool);
 		goto fail;
 	}
-	rados_ioctx_set_namespace(rt->io, ns);
-	rados_set_pool_full_try(rt->io);
+	lib.rados_ioctx_set_namespace(rt->io, ns);
+	lib.rados_set_pool_full_try(rt->io);
 
 	rt->base.put = rt_put;
 	rt->base.get = rt_get;

@@ -51,7 +51,13 @@
  *   - Integrity: a GET must deliver exactly its Content-Length (libs3 2.0
  *     reports a truncated body as success), else the attempt is retried; a
  *     ranged GET that ends early because the object does, fails -ERANGE.
- *   - Built without libs3 (CAIRN_HAVE_S3 unset), both openers fail with
+ *   - libs3 is not linked in: the first open loads libs3.so.2 (or the file
+ *     in $CAIRN_S3_LIB) once per process, and every call goes through the
+ *     table `lib` of typed pointers (dl_int.h), so runs that never open an
+ *     s3 target do not pay for libs3, libcurl-gnutls and libxml2. If it
+ *     cannot be loaded, every open fails with -EOPNOTSUPP: "cannot load
+ *     libs3.so.2: <why>; install libs3-2".
+ *   - Built without libs3.h (CAIRN_HAVE_S3 unset), both openers fail with
  *     -EOPNOTSUPP.
  */
 #include "targets/target.h"
@@ -60,6 +66,7 @@
 
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +78,8 @@
 #pragma GCC diagnostic ignored "-Wstrict-prototypes"
 #include <libs3.h>
 #pragma GCC diagnostic pop
+
+#include "targets/dl_int.h"
 
 #define DEFAULT_TIMEOUT_S 30
 #define DEFAULT_RETRIES 4
@@ -104,6 +113,52 @@ static struct s3_target *st_of(cairn_target *t)
 	return (struct s3_target *)t;
 }
 
+/* libs3, loaded on first use (dl_int.h) --------------------------------- */
+
+/* The soname (CAIRN_S3_LIB overrides it) and the package that holds it. */
+#define S3_SONAME "libs3.so.2"
+#define S3_PACKAGE "libs3-2"
+
+/* Every libs3 function this file calls. */
+#define S3_FUNCS(X)                                                                                \
+	X(S3_initialize)                                                                           \
+	X(S3_get_status_name)                                                                      \
+	X(S3_validate_bucket_name)                                                                 \
+	X(S3_create_request_context)                                                               \
+	X(S3_runonce_request_context)                                                              \
+	X(S3_get_request_context_fdsets)                                                           \
+	X(S3_get_request_context_timeout)                                                          \
+	X(S3_destroy_request_context)                                                              \
+	X(S3_put_object)                                                                           \
+	X(S3_get_object)                                                                           \
+	X(S3_head_object)                                                                          \
+	X(S3_delete_object)                                                                        \
+	X(S3_list_bucket)                                                                          \
+	X(S3_create_bucket)
+
+/* The functions, typed by libs3.h; filled once by load_libs3(). */
+static struct s3_lib {
+#define X(f) __typeof__(f) *f;
+	S3_FUNCS(X)
+#undef X
+} lib;
+
+static const cairn_dl_sym lib_syms[] = {
+#define X(f) {#f, offsetof(struct s3_lib, f)},
+    S3_FUNCS(X)
+#undef X
+};
+
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+static int lib_rc;        /* 0 or -EOPNOTSUPP */
+static char lib_err[512]; /* why loading failed */
+
+static void load_libs3(void)
+{
+	lib_rc = cairn_dl_load("CAIRN_S3_LIB", S3_SONAME, &lib, sizeof(lib), lib_syms,
+			       sizeof(lib_syms) / sizeof(lib_syms[0]), lib_err, sizeof(lib_err));
+}
+
 /* Process-wide libs3 state --------------------------------------------- */
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -113,7 +168,7 @@ static pthread_mutex_t issue_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void init_libs3(void)
 {
-	init_status = S3_initialize("cairn", S3_INIT_ALL, NULL);
+	init_status = lib.S3_initialize("cairn", S3_INIT_ALL, NULL);
 }
 
 /* Status -> errno, the one table ----------------------------------------- */
@@ -386,7 +441,7 @@ static void issue(struct req *rq, S3RequestContext *ctx)
 		pp.expires = -1;
 		pp.cannedAcl = S3CannedAclPrivate;
 		S3PutObjectHandler h = {rh, put_data_cb};
-		S3_put_object(&st->bc, rq->key, rq->src_len, &pp, ctx, &h, rq);
+		lib.S3_put_object(&st->bc, rq->key, rq->src_len, &pp, ctx, &h, rq);
 		break;
 	}
 	case OP_GET:
@@ -394,24 +449,24 @@ static void issue(struct req *rq, S3RequestContext *ctx)
 		S3GetObjectHandler h = {rh, get_data_cb};
 		uint64_t off = rq->op == OP_RANGE ? rq->off : 0;
 		uint64_t len = rq->op == OP_RANGE ? rq->dst_len : 0;
-		S3_get_object(&st->bc, rq->key, NULL, off, len, ctx, &h, rq);
+		lib.S3_get_object(&st->bc, rq->key, NULL, off, len, ctx, &h, rq);
 		break;
 	}
 	case OP_HEAD:
-		S3_head_object(&st->bc, rq->key, ctx, &rh, rq);
+		lib.S3_head_object(&st->bc, rq->key, ctx, &rh, rq);
 		break;
 	case OP_DEL:
-		S3_delete_object(&st->bc, rq->key, ctx, &rh, rq);
+		lib.S3_delete_object(&st->bc, rq->key, ctx, &rh, rq);
 		break;
 	case OP_LIST: {
 		S3ListBucketHandler h = {rh, list_cb};
-		S3_list_bucket(&st->bc, rq->list_prefix, rq->marker[0] ? rq->marker : NULL, NULL,
-			       LIST_PAGE, ctx, &h, rq);
+		lib.S3_list_bucket(&st->bc, rq->list_prefix, rq->marker[0] ? rq->marker : NULL,
+				   NULL, LIST_PAGE, ctx, &h, rq);
 		break;
 	}
 	case OP_MKBUCKET:
-		S3_create_bucket(st->bc.protocol, st->access_key, st->secret_key, st->host,
-				 st->bucket, S3CannedAclPrivate, NULL, ctx, &rh, rq);
+		lib.S3_create_bucket(st->bc.protocol, st->access_key, st->secret_key, st->host,
+				     st->bucket, S3CannedAclPrivate, NULL, ctx, &rh, rq);
 		break;
 	}
 	pthread_mutex_unlock(&issue_lock);
@@ -426,7 +481,7 @@ static void issue(struct req *rq, S3RequestContext *ctx)
 static void run_once(struct req *rq)
 {
 	S3RequestContext *ctx = NULL;
-	S3Status s = S3_create_request_context(&ctx);
+	S3Status s = lib.S3_create_request_context(&ctx);
 	if (s != S3StatusOK) {
 		rq->done = 1;
 		rq->status = s;
@@ -437,7 +492,7 @@ static void run_once(struct req *rq)
 	uint64_t limit = rq->st->timeout_ns;
 	while (!rq->done) {
 		int remaining = 0;
-		s = S3_runonce_request_context(ctx, &remaining);
+		s = lib.S3_runonce_request_context(ctx, &remaining);
 		if (s != S3StatusOK) {
 			rq->run_err = s;
 			break;
@@ -454,9 +509,9 @@ static void run_once(struct req *rq)
 		FD_ZERO(&wr);
 		FD_ZERO(&ex);
 		int maxfd = -1;
-		if (S3_get_request_context_fdsets(ctx, &rd, &wr, &ex, &maxfd) != S3StatusOK)
+		if (lib.S3_get_request_context_fdsets(ctx, &rd, &wr, &ex, &maxfd) != S3StatusOK)
 			maxfd = -1;
-		int64_t wait_ms = S3_get_request_context_timeout(ctx);
+		int64_t wait_ms = lib.S3_get_request_context_timeout(ctx);
 		int64_t left_ms = (int64_t)((limit - idle) / 1000000) + 1;
 		if (wait_ms < 0 || wait_ms > left_ms)
 			wait_ms = left_ms;
@@ -467,7 +522,7 @@ static void run_once(struct req *rq)
 		select(maxfd + 1, &rd, &wr, &ex, &tv); /* EINTR: just go round */
 	}
 	/* aborts a request still in flight: its complete callback gets Interrupted */
-	S3_destroy_request_context(ctx);
+	lib.S3_destroy_request_context(ctx);
 	if (!rq->done) { /* cannot happen with libs3 2.0; be safe */
 		rq->done = 1;
 		rq->status = S3StatusInterrupted;
@@ -502,10 +557,10 @@ static int judge(struct req *rq, enum retry_class *retry, char *what, size_t n)
 			*retry = stalled ? R_NO : R_YES;
 			snprintf(what, n, "%s (%s)",
 				 stalled ? "no progress for 15 s, server hung?" : "connection lost",
-				 S3_get_status_name(rq->status));
+				 lib.S3_get_status_name(rq->status));
 			return stalled ? -ETIMEDOUT : -ECONNRESET;
 		}
-		snprintf(what, n, "%s (%s%s%s)", m->words, S3_get_status_name(rq->status),
+		snprintf(what, n, "%s (%s%s%s)", m->words, lib.S3_get_status_name(rq->status),
 			 rq->detail[0] ? ": " : "", rq->detail);
 		return -m->err;
 	}
@@ -854,10 +909,14 @@ int cairn_target_s3_open(cairn_target **out, const char *endpoint_url, const cha
 		hlen--;
 	if (!host_ok(host, hlen))
 		return cairn_error_set(-EINVAL, "s3: endpoint '%s': bad host[:port]", endpoint_url);
-	S3Status bs = S3_validate_bucket_name(bucket, S3UriStylePath);
+	pthread_once(&lib_once, load_libs3);
+	if (lib_rc < 0)
+		return cairn_error_set(lib_rc, "s3:%s/%s: %s; install %s", endpoint_url, bucket,
+				       lib_err, S3_PACKAGE);
+	S3Status bs = lib.S3_validate_bucket_name(bucket, S3UriStylePath);
 	if (bs != S3StatusOK)
 		return cairn_error_set(-EINVAL, "s3: bucket '%s': %s", bucket,
-				       S3_get_status_name(bs));
+				       lib.S3_get_status_name(bs));
 	size_t plen = prefix ? strlen(prefix) : 0;
 	while (plen && prefix[plen - 1] == '/')
 		plen--;
@@ -882,7 +941,7 @@ int cairn_target_s3_open(cairn_target **out, const char *endpoint_url, const cha
 	pthread_once(&init_once, init_libs3);
 	if (init_status != S3StatusOK)
 		return cairn_error_set(-EIO, "s3: cannot initialise libs3: %s",
-				       S3_get_status_name(init_status));
+				       lib.S3_get_status_name(init_status));
 
 	struct s3_target *st = cairn_xcalloc(1, sizeof(*st));
 	st->base.version = CAIRN_TARGET_VERSION;

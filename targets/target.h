@@ -126,7 +126,9 @@ typedef struct cairn_rados_opts {
  * Connecting waits at most opts->timeout_s for the monitors.
  * @return 0, -ETIMEDOUT (cluster unreachable), -ENOENT (no config, keyring or
  * pool), -EACCES (authentication refused), -EOPNOTSUPP (built without
- * librados), or another negative code; always with a message.
+ * librados, or librados.so.2 cannot be loaded: it is loaded at the first
+ * open, $CAIRN_RADOS_LIB overriding the name), or another negative code;
+ * always with a message.
  */
 int cairn_target_rados_open(cairn_target **out, const char *pool, const char *ns,
 			    const char *conf_path, const cairn_rados_opts *opts);
@@ -146,7 +148,9 @@ typedef struct cairn_s3_opts {
  * for none). Nothing is sent yet; the first put creates a missing bucket.
  * Objects are limited to 5 GiB (one PUT; libs3 2.0 has no multipart).
  * @return 0, -EINVAL (malformed endpoint, bucket or prefix; no credentials),
- * -EOPNOTSUPP (built without libs3); always with a message.
+ * -EOPNOTSUPP (built without libs3, or libs3.so.2 cannot be loaded: it is
+ * loaded at the first open, $CAIRN_S3_LIB overriding the name); always with
+ * a message.
  */
 int cairn_target_s3_open(cairn_target **out, const char *endpoint_url, const char *bucket,
 			 const char *prefix, const cairn_s3_opts *opts);
