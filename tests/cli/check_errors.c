@@ -786,6 +786,39 @@ START_TEST(test_changing_file)
 }
 END_TEST
 
+/*
+ * librados and libs3 are loaded when a rados: or s3: repository is opened. If
+ * they cannot be ($CAIRN_RADOS_LIB / $CAIRN_S3_LIB name missing files), the
+ * command fails (exit 1) in one line naming the library and its package, and
+ * a local repository works as before with the same environment.
+ */
+START_TEST(test_client_library_missing)
+{
+	char id[65];
+	repo_with_snapshot(id);
+	const char *env = "CAIRN_RADOS_LIB=/nonexistent/librados.so.2 "
+			  "CAIRN_S3_LIB=/nonexistent/libs3.so.2 AWS_ACCESS_KEY_ID=ak "
+			  "AWS_SECRET_ACCESS_KEY=sk CEPH_CONF=/nonexistent/ceph.conf";
+#if CAIRN_HAVE_RADOS
+	EXPECT_ONE_LINE(run(env, "-r rados:cairn/ns --no-cache snapshots"), 1,
+			"rados:cairn/ns: cannot load /nonexistent/librados.so.2", "rados");
+	EXPECT(strstr(err_s, "install librados2") != NULL, "rados: no package named:\n%s", err_s);
+#endif
+#ifdef CAIRN_HAVE_S3
+	EXPECT_ONE_LINE(run(env, "-r s3:http://127.0.0.1:1/bucket-x --no-cache snapshots"), 1,
+			"cannot load /nonexistent/libs3.so.2", "s3");
+	EXPECT(strstr(err_s, "install libs3-2") != NULL, "s3: no package named:\n%s", err_s);
+#endif
+	mkfile("src/c", 5000, 4);
+	int code = run(env, G " --json backup src");
+	EXPECT(code == 0, "local backup without the client libraries: exit %d: %s", code, err_s);
+	char id2[65];
+	last_snapshot(id2);
+	EXPECT_RESTORES(G, id2, "src");
+	expect_done();
+}
+END_TEST
+
 static Suite *cli_errors_suite(void)
 {
 	Suite *s = suite_create("cli_errors");
@@ -804,6 +837,7 @@ static Suite *cli_errors_suite(void)
 	tcase_add_test(tc, test_full_disk);
 	tcase_add_test(tc, test_bad_arguments);
 	tcase_add_test(tc, test_changing_file);
+	tcase_add_test(tc, test_client_library_missing);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -4,14 +4,15 @@
  * prefixes and namespace isolation, deletion, missing objects and their
  * messages, the size limit, atomic replacement under concurrent readers,
  * concurrent puts from 8 threads, throughput of 16 MiB objects, address
- * parsing, a cluster that does not answer (connect times out) and, if the
- * OSD's PID is known, an OSD hung by SIGSTOP (ops time out, then recover).
+ * parsing, a cluster that does not answer (connect times out), librados
+ * missing at run time, and, if the OSD's PID is known, an OSD hung by
+ * SIGSTOP (ops time out, then recover).
  *
  * The cluster comes from scripts/ceph-start.sh DIR: source DIR/env, which
  * sets CEPH_CONF, CAIRN_TEST_RADOS_POOL and CAIRN_TEST_OSD_PID. Without
  * CEPH_CONF the online cases are skipped ("SKIP: ..." and success) unless
  * CAIRN_REQUIRE_ONLINE=1, which makes the skip a failure (CI). The
- * dead-cluster case needs no cluster and always runs.
+ * dead-cluster and missing-library cases need no cluster and always run.
  *
  * Each test works in a namespace of its own (unique per run), emptied by
  * the teardown, so runs and tests never see each other's objects.
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -503,6 +505,40 @@ static int closed_port(void)
 }
 
 /* A cluster whose monitor does not answer: open fails within the timeout. */
+/*
+ * librados cannot be loaded ($CAIRN_RADOS_LIB names a missing file): open
+ * fails with -EOPNOTSUPP and a message naming the target, the file and the
+ * package, and so does a second open (the load is tried once). In a child
+ * process: the outcome of the load lasts for the process.
+ */
+START_TEST(test_lib_missing)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setenv("CAIRN_RADOS_LIB", "/nonexistent/librados.so.2", 1);
+		int bad = 0;
+		for (int i = 0; i < 2; i++) {
+			cairn_target *t = (cairn_target *)&t;
+			int rc = cairn_target_rados_open(&t, "cairn", "x", "/nonexistent/ceph.conf",
+							 NULL);
+			const char *m = cairn_error_last();
+			if (rc != -EOPNOTSUPP || t ||
+			    !strstr(m, "rados:cairn/x: cannot load /nonexistent/librados.so.2") ||
+			    !strstr(m, "install librados2")) {
+				fprintf(stderr, "open %d without librados: %d %s\n", i, rc, m);
+				bad = 1;
+			}
+		}
+		_exit(bad);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+}
+END_TEST
+
 START_TEST(test_dead_cluster)
 {
 	char *dir = tu_mkdtemp("rados-dead");
@@ -617,6 +653,7 @@ static Suite *targets_rados_suite(int online)
 	Suite *s = suite_create("targets_rados");
 	TCase *tc = tcase_create("offline");
 	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_lib_missing); /* first: nothing has loaded librados yet */
 	tcase_add_test(tc, test_dead_cluster);
 	suite_add_tcase(s, tc);
 	if (!online)

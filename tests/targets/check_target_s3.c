@@ -2,10 +2,10 @@
  * check_target_s3.c - the S3 target (targets/s3.c) against a real radosgw and
  * against a fake HTTP server inside this program.
  *
- * Offline cases (always run): address parsing and naming, missing
- * credentials, the 5 GiB single-PUT limit, a closed port (fails fast), and a
- * fake server that answers 503, 500 with an S3 error body, a body cut short,
- * or nothing at all (the deadline).
+ * Offline cases (always run): libs3 missing at run time, address parsing
+ * and naming, missing credentials, the 5 GiB single-PUT limit, a closed port
+ * (fails fast), and a fake server that answers 503, 500 with an S3 error
+ * body, a body cut short, or nothing at all (the deadline).
  *
  * Online cases need CAIRN_TEST_S3_ENDPOINT (http://HOST:PORT),
  * AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, as written to DIR/env by
@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "targets/target.h"
@@ -743,11 +744,46 @@ START_TEST(test_deadline)
 }
 END_TEST
 
+/*
+ * libs3 cannot be loaded ($CAIRN_S3_LIB names a missing file): open fails
+ * with -EOPNOTSUPP and a message naming the file and the package, and so does
+ * a second open (the load is tried once). In a child process: the outcome of
+ * the load lasts for the process.
+ */
+START_TEST(test_lib_missing)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setenv("CAIRN_S3_LIB", "/nonexistent/libs3.so.2", 1);
+		cairn_s3_opts o = {"ak", "sk", 0, 0};
+		int bad = 0;
+		for (int i = 0; i < 2; i++) {
+			cairn_target *t = (cairn_target *)&t;
+			int rc = cairn_target_s3_open_url(&t, "http://127.0.0.1:1/bucket-x", &o);
+			const char *m = cairn_error_last();
+			if (rc != -EOPNOTSUPP || t ||
+			    !strstr(m, "cannot load /nonexistent/libs3.so.2") ||
+			    !strstr(m, "install libs3-2")) {
+				fprintf(stderr, "open %d without libs3: %d %s\n", i, rc, m);
+				bad = 1;
+			}
+		}
+		_exit(bad);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+}
+END_TEST
+
 static Suite *targets_s3_suite(int online)
 {
 	Suite *s = suite_create("targets_s3");
 	TCase *off = tcase_create("offline");
 	tcase_set_timeout(off, 120);
+	tcase_add_test(off, test_lib_missing); /* first: nothing has loaded libs3 yet */
 	tcase_add_test(off, test_open_address);
 	tcase_add_test(off, test_too_big);
 	tcase_add_test(off, test_dead_server);
