@@ -561,6 +561,19 @@ static void *reader_main(void *arg)
  * backup's memory at about two packs: the one being filled and the one being
  * stored.
  */
+/*
+ * Without uploaders (a local directory) a data pack is written straight into
+ * an unnamed file of the repository as it fills, and linked into place when
+ * full: no 16 MiB buffer per pack, and nothing left behind by a crash.
+ */
+static cairn_packw *new_data_pack(arch *a)
+{
+	int fd = a->uploaders ? -EOPNOTSUPP : cairn_target_tmpfile(a->r->t);
+	if (fd >= 0)
+		return cairn_packw_new_file(&a->r->keys, CAIRN_BLOB_DATA, fd);
+	return cairn_packw_new(&a->r->keys, CAIRN_BLOB_DATA);
+}
+
 static void *packer_main(void *arg)
 {
 	arch *a = arg;
@@ -574,7 +587,7 @@ static void *packer_main(void *arg)
 			cairn_packw *full = NULL;
 			pthread_mutex_lock(&a->packmu);
 			if (!a->datapack)
-				a->datapack = cairn_packw_new(&a->r->keys, CAIRN_BLOB_DATA);
+				a->datapack = new_data_pack(a);
 			int rc = cairn_packw_add_body(a->datapack, cx, c->id, CAIRN_BLOB_DATA, codec,
 						      body, blen, c->len);
 			if (rc < 0)
@@ -605,7 +618,7 @@ static void store_pack(arch *a, cairn_packw *pw, cairn_codec *cx)
 	cairn_idxseg seg = {0};
 	const cairn_pack_entry *e = cairn_packw_entries(pw);
 	size_t n = cairn_packw_count(pw);
-	size_t size = cairn_packw_bytes(pw)->len;
+	uint64_t size = cairn_packw_total(pw);
 	atomic_fetch_add(&a->bytes_added, size);
 	pthread_mutex_lock(&a->mu);
 	cairn_idxseg_add(&a->pending, cairn_packw_id(pw), cairn_packw_type(pw), size, e, n);

@@ -7,6 +7,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
+#include <xxhash.h>
 
 static const char pack_magic[8] = {'C', 'R', 'N', 'P', 'A', 'C', 'K', '1'};
 static const char hdr_aad[] = "cairn/pack-header/v1";
@@ -16,11 +18,58 @@ struct cairn_packw {
 	uint8_t id[32];
 	uint8_t key[32];
 	uint8_t type;
-	cairn_buf bytes;
+	cairn_buf bytes; /* the pack; in file mode only the blob being written */
 	cairn_pack_entry *e;
 	size_t n, cap;
 	int finished;
+	/* file mode: the pack goes to fd as it grows, hashed on the way */
+	int fd;
+	uint64_t off;           /* bytes written */
+	XXH3_state_t *whole;    /* of everything written */
+	XXH3_state_t *seg;      /* of the current segment */
+	uint64_t seg_fill;      /* bytes in the current segment */
+	cairn_buf seg_hashes;   /* 16 bytes per completed segment */
 };
+
+static void pw_hash(XXH3_state_t *st, uint8_t out[16])
+{
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(st));
+	memcpy(out, c.digest, 16);
+}
+
+/* File mode: append @p len bytes to the pack file and to the running hashes. */
+static int pw_emit(cairn_packw *pw, const uint8_t *p, size_t len)
+{
+	XXH3_128bits_update(pw->whole, p, len);
+	for (size_t q = 0; q < len;) {
+		size_t room = CAIRN_PACK_SEGMENT - pw->seg_fill;
+		size_t k = len - q < room ? len - q : room;
+		XXH3_128bits_update(pw->seg, p + q, k);
+		pw->seg_fill += k;
+		q += k;
+		if (pw->seg_fill == CAIRN_PACK_SEGMENT) {
+			cairn_buf_reserve(&pw->seg_hashes, 16);
+			pw_hash(pw->seg, pw->seg_hashes.data + pw->seg_hashes.len);
+			pw->seg_hashes.len += 16;
+			XXH3_128bits_reset(pw->seg);
+			pw->seg_fill = 0;
+		}
+	}
+	for (size_t q = 0; q < len;) {
+		ssize_t w = write(pw->fd, p + q, len - q);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int e = w < 0 ? errno : EIO;
+			return cairn_error_set(-e, "writing a pack: %s",
+					       e == ENOSPC ? "no space left on device" : strerror(e));
+		}
+		q += (size_t)w;
+	}
+	pw->off += len;
+	return 0;
+}
 
 void cairn_pack_key(uint8_t out[32], const cairn_keyset *keys, const uint8_t pack_id[32])
 {
@@ -48,7 +97,31 @@ cairn_packw *cairn_packw_new(const cairn_keyset *keys, uint8_t type)
 	cairn_random(pw->id, 32);
 	cairn_pack_key(pw->key, keys, pw->id);
 	pw->type = type;
+	pw->fd = -1;
 	return pw;
+}
+
+cairn_packw *cairn_packw_new_file(const cairn_keyset *keys, uint8_t type, int fd)
+{
+	cairn_packw *pw = cairn_packw_new(keys, type);
+	pw->fd = fd;
+	pw->whole = XXH3_createState();
+	pw->seg = XXH3_createState();
+	if (!pw->whole || !pw->seg)
+		abort();
+	XXH3_128bits_reset(pw->whole);
+	XXH3_128bits_reset(pw->seg);
+	return pw;
+}
+
+int cairn_packw_fd(const cairn_packw *pw)
+{
+	return pw->fd;
+}
+
+uint64_t cairn_packw_total(const cairn_packw *pw)
+{
+	return pw->fd >= 0 ? pw->off : pw->bytes.len;
 }
 
 void cairn_packw_free(cairn_packw *pw)
@@ -57,6 +130,11 @@ void cairn_packw_free(cairn_packw *pw)
 		return;
 	cairn_wipe(pw->key, sizeof(pw->key));
 	cairn_buf_free(&pw->bytes);
+	cairn_buf_free(&pw->seg_hashes);
+	XXH3_freeState(pw->whole);
+	XXH3_freeState(pw->seg);
+	if (pw->fd >= 0)
+		close(pw->fd);
 	free(pw->e);
 	free(pw);
 }
@@ -73,7 +151,7 @@ uint8_t cairn_packw_type(const cairn_packw *pw)
 
 size_t cairn_packw_size(const cairn_packw *pw)
 {
-	return pw->bytes.len;
+	return (size_t)cairn_packw_total(pw);
 }
 
 size_t cairn_packw_count(const cairn_packw *pw)
@@ -94,9 +172,12 @@ const cairn_buf *cairn_packw_bytes(const cairn_packw *pw)
 int cairn_packw_add_body(cairn_packw *pw, cairn_codec *cx, const uint8_t id[32], uint8_t type,
 			 uint8_t codec, const void *body, size_t blen, size_t rawlen)
 {
+	uint64_t at = cairn_packw_total(pw);
 	if (pw->finished || pw->n >= CAIRN_PACK_MAX_BLOBS ||
-	    pw->bytes.len + cairn_blob_bound(blen) > UINT32_MAX || rawlen > UINT32_MAX)
+	    at + cairn_blob_bound(blen) > UINT32_MAX || rawlen > UINT32_MAX)
 		return cairn_error_set(-ERANGE, "pack is full");
+	if (pw->fd >= 0)
+		pw->bytes.len = 0; /* the staging area for one blob */
 	cairn_buf_reserve(&pw->bytes, cairn_blob_bound(blen));
 	long n = cairn_blob_seal(cx, pw->key, pw->n, &type, 1, codec, body, blen,
 				 pw->bytes.data + pw->bytes.len);
@@ -106,13 +187,19 @@ int cairn_packw_add_body(cairn_packw *pw, cairn_codec *cx, const uint8_t id[32],
 		pw->cap = pw->cap ? pw->cap * 2 : 32;
 		pw->e = cairn_xrealloc(pw->e, pw->cap * sizeof(*pw->e));
 	}
+	if (pw->fd >= 0) {
+		int rc = pw_emit(pw, pw->bytes.data, (size_t)n);
+		if (rc < 0)
+			return rc;
+	} else {
+		pw->bytes.len += (size_t)n;
+	}
 	cairn_pack_entry *e = &pw->e[pw->n++];
 	memcpy(e->id, id, 32);
 	e->type = type;
-	e->offset = (uint32_t)pw->bytes.len;
+	e->offset = (uint32_t)at;
 	e->clen = (uint32_t)n;
 	e->rawlen = (uint32_t)rawlen;
-	pw->bytes.len += (size_t)n;
 	return 0;
 }
 
@@ -150,7 +237,9 @@ int cairn_packw_finish(cairn_packw *pw, cairn_codec *cx)
 
 	/* encrypt the header without compression (its length must stay padded) */
 	cairn_codec *raw = cairn_codec_new(0);
-	uint64_t hdr_off = pw->bytes.len;
+	uint64_t hdr_off = cairn_packw_total(pw);
+	if (pw->fd >= 0)
+		pw->bytes.len = 0;
 	cairn_buf_reserve(&pw->bytes, cairn_blob_bound(h.len));
 	long n = cairn_blob_encode(raw, pw->key, HDR_COUNTER, hdr_aad, sizeof(hdr_aad) - 1, h.data,
 				   h.len, pw->bytes.data + pw->bytes.len);
@@ -159,10 +248,16 @@ int cairn_packw_finish(cairn_packw *pw, cairn_codec *cx)
 	(void)cx;
 	if (n < 0)
 		return (int)n;
-	pw->bytes.len += (size_t)n;
+	if (pw->fd >= 0) {
+		int rc = pw_emit(pw, pw->bytes.data, (size_t)n);
+		if (rc < 0)
+			return rc;
+	} else {
+		pw->bytes.len += (size_t)n;
+	}
 
 	/* trailer body */
-	uint64_t data_len = pw->bytes.len;
+	uint64_t data_len = cairn_packw_total(pw);
 	uint32_t nseg = (uint32_t)((data_len + CAIRN_PACK_SEGMENT - 1) / CAIRN_PACK_SEGMENT);
 	cairn_buf t = CAIRN_BUF_INIT;
 	cairn_buf_put_le32(&t, CAIRN_PACK_SEGMENT);
@@ -171,13 +266,24 @@ int cairn_packw_finish(cairn_packw *pw, cairn_codec *cx)
 	cairn_buf_put_le32(&t, (uint32_t)n);
 	cairn_buf_put_le64(&t, data_len);
 	uint8_t hash[16];
-	cairn_xxh128(pw->bytes.data, data_len, hash);
-	cairn_buf_append(&t, hash, 16);
-	for (uint32_t s = 0; s < nseg; s++) {
-		uint64_t off = (uint64_t)s * CAIRN_PACK_SEGMENT;
-		uint64_t len = data_len - off < CAIRN_PACK_SEGMENT ? data_len - off : CAIRN_PACK_SEGMENT;
-		cairn_xxh128(pw->bytes.data + off, len, hash);
+	if (pw->fd >= 0) {
+		pw_hash(pw->whole, hash);
 		cairn_buf_append(&t, hash, 16);
+		if (pw->seg_fill) {
+			pw_hash(pw->seg, hash);
+			cairn_buf_append(&pw->seg_hashes, hash, 16);
+		}
+		cairn_buf_append(&t, pw->seg_hashes.data, pw->seg_hashes.len);
+	} else {
+		cairn_xxh128(pw->bytes.data, data_len, hash);
+		cairn_buf_append(&t, hash, 16);
+		for (uint32_t s = 0; s < nseg; s++) {
+			uint64_t off = (uint64_t)s * CAIRN_PACK_SEGMENT;
+			uint64_t len = data_len - off < CAIRN_PACK_SEGMENT ? data_len - off
+									   : CAIRN_PACK_SEGMENT;
+			cairn_xxh128(pw->bytes.data + off, len, hash);
+			cairn_buf_append(&t, hash, 16);
+		}
 	}
 	/* footer: body length, version, XXH3-128 of the body, magic */
 	uint8_t foot[CAIRN_PACK_FOOTER];
@@ -185,8 +291,29 @@ int cairn_packw_finish(cairn_packw *pw, cairn_codec *cx)
 	cairn_put_le32(foot + 4, 1);
 	cairn_xxh128(t.data, t.len, foot + 8);
 	memcpy(foot + 24, pack_magic, 8);
-	cairn_buf_append(&pw->bytes, t.data, t.len);
-	cairn_buf_append(&pw->bytes, foot, sizeof(foot));
+	cairn_buf_append(&t, foot, sizeof(foot));
+	if (pw->fd >= 0) {
+		/* the trailer is not part of the hashed data: write it around pw_emit */
+		int rc = 0;
+		for (size_t q = 0; q < t.len && !rc;) {
+			ssize_t w = write(pw->fd, t.data + q, t.len - q);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				rc = cairn_error_set(w < 0 ? -errno : -EIO, "writing a pack: %s",
+						     w < 0 ? strerror(errno) : "short write");
+			else
+				q += (size_t)w;
+		}
+		if (rc < 0) {
+			cairn_buf_free(&t);
+			return rc;
+		}
+		pw->off += t.len;
+		cairn_buf_free(&pw->bytes);
+	} else {
+		cairn_buf_append(&pw->bytes, t.data, t.len);
+	}
 	cairn_buf_free(&t);
 	pw->finished = 1;
 	return 0;

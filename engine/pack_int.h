@@ -45,6 +45,15 @@ typedef struct cairn_pack_entry {
 typedef struct cairn_packw cairn_packw;
 
 cairn_packw *cairn_packw_new(const cairn_keyset *keys, uint8_t type);
+/**
+ * A pack written to @p fd (taken over, closed by cairn_packw_free) as it
+ * grows instead of held in memory; cairn_packw_bytes() is then not available.
+ */
+cairn_packw *cairn_packw_new_file(const cairn_keyset *keys, uint8_t type, int fd);
+/** The pack file's descriptor, or -1 for a pack in memory. */
+int cairn_packw_fd(const cairn_packw *pw);
+/** Bytes of the pack so far (all of it once finished). */
+uint64_t cairn_packw_total(const cairn_packw *pw);
 void cairn_packw_free(cairn_packw *pw);
 /** The pack's random id (its object name is data/<hex[0:2]>/<hex>). */
 const uint8_t *cairn_packw_id(const cairn_packw *pw);

@@ -602,20 +602,26 @@ int repo_tree_load(cairn_repo *r, cairn_codec *cx, const uint8_t id[32], cairn_t
 int repo_pack_store(cairn_repo *r, cairn_packw *pw, cairn_idxseg *pending)
 {
 	char name[CAIRN_PACK_NAME_MAX];
-	const cairn_buf *b = cairn_packw_bytes(pw);
+	uint64_t len = cairn_packw_total(pw);
 	cairn_pack_name(name, cairn_packw_id(pw));
-	int rc = cairn_target_put(r->t, name, b->data, b->len);
+	int rc;
+	if (cairn_packw_fd(pw) >= 0) {
+		rc = cairn_target_link_tmpfile(r->t, name, cairn_packw_fd(pw), len);
+	} else {
+		const cairn_buf *b = cairn_packw_bytes(pw);
+		rc = cairn_target_put(r->t, name, b->data, b->len);
+		if (rc == 0 && cairn_packw_type(pw) == CAIRN_BLOB_TREE)
+			cache_put(r, name, b->data, b->len);
+	}
 	if (rc < 0)
 		return rc;
-	if (cairn_packw_type(pw) == CAIRN_BLOB_TREE)
-		cache_put(r, name, b->data, b->len);
 	const cairn_pack_entry *e = cairn_packw_entries(pw);
 	size_t n = cairn_packw_count(pw);
-	uint32_t no = cairn_index_pack(r->idx, cairn_packw_id(pw), cairn_packw_type(pw), b->len);
+	uint32_t no = cairn_index_pack(r->idx, cairn_packw_id(pw), cairn_packw_type(pw), len);
 	for (size_t i = 0; i < n; i++)
 		cairn_index_add(r->idx, e[i].id, e[i].type, no, e[i].offset, e[i].clen);
 	if (pending)
-		cairn_idxseg_add(pending, cairn_packw_id(pw), cairn_packw_type(pw), b->len, e, n);
+		cairn_idxseg_add(pending, cairn_packw_id(pw), cairn_packw_type(pw), len, e, n);
 	return 0;
 }
 

@@ -234,6 +234,57 @@ static int local_put(cairn_target *t, const char *name, const void *data, size_t
 	return 0;
 }
 
+/*
+ * An unnamed file (O_TMPFILE) in the root, for an object written piece by
+ * piece: nothing of it survives a crash, and link_tmpfile gives it its name
+ * without copying. -EOPNOTSUPP where the file system has no O_TMPFILE.
+ */
+static int local_tmpfile(cairn_target *t)
+{
+	struct local_target *lt = lt_of(t);
+	int fd = open(lt->root, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
+		return -EOPNOTSUPP;
+	return fail(t, errno, "creating", "a temporary file", NULL);
+}
+
+/* fsync @p fd, link it into place as @p name, fsync the directory. */
+static int local_link_tmpfile(cairn_target *t, const char *name, int fd, uint64_t len)
+{
+	struct local_target *lt = lt_of(t);
+	char path[PATH_MAX], proc[64];
+	(void)len;
+	if (obj_path(lt, name, path) < 0)
+		return fail(t, ENAMETOOLONG, "writing", name, NULL);
+	char *slash = strrchr(path, '/');
+	if (is_tmp_name(slash + 1))
+		return cairn_error_set(-EINVAL, "%s: writing %s: names like '.x.tmp.y' are reserved "
+						"for temporary files", t->name, name);
+	if (fsync(fd) < 0)
+		return fail(t, errno, "writing", name, "syncing");
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	int rc = linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+	if (rc == -ENOENT) {
+		*slash = 0;
+		rc = mkdir_p(path);
+		*slash = '/';
+		if (rc == 0)
+			rc = linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+	}
+	if (rc == -EEXIST) /* objects are immutable: one of this name is already stored */
+		return 0;
+	if (rc < 0)
+		return fail(t, -rc, "writing", name, "linking into place");
+	*slash = 0;
+	rc = fsync_dir(slash == path ? "/" : path);
+	*slash = '/';
+	if (rc < 0)
+		return fail(t, -rc, "writing", name, "syncing directory");
+	return 0;
+}
+
 /* Open object @p name for reading; a directory is not an object (-ENOENT). */
 static int open_obj(cairn_target *t, const char *name, const char *verb, struct stat *st)
 {
@@ -519,6 +570,8 @@ int cairn_target_local_open(cairn_target **out, const char *root)
 	lt->base.version = CAIRN_TARGET_VERSION;
 	lt->base.kind = "local";
 	lt->base.put = local_put;
+	lt->base.tmpfile = local_tmpfile;
+	lt->base.link_tmpfile = local_link_tmpfile;
 	lt->base.get = local_get;
 	lt->base.get_range = local_get_range;
 	lt->base.stat = local_stat;

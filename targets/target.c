@@ -136,6 +136,27 @@ int cairn_target_put(cairn_target *t, const char *name, const void *data, size_t
 	return finish(t, rc, "put", name, seq);
 }
 
+int cairn_target_tmpfile(cairn_target *t)
+{
+	if (!t || !t->tmpfile)
+		return -EOPNOTSUPP;
+	return t->tmpfile(t);
+}
+
+int cairn_target_link_tmpfile(cairn_target *t, const char *name, int fd, uint64_t len)
+{
+	int rc = enter(t, "put", name ? name : "", t && t->link_tmpfile);
+	if (rc < 0)
+		return rc;
+	unsigned seq = cairn_error_seq();
+	rc = t->link_tmpfile(t, name, fd, len);
+	if (rc >= 0) {
+		STAT_ADD(t, puts, 1);
+		STAT_ADD(t, bytes_written, len);
+	}
+	return finish(t, rc, "put", name, seq);
+}
+
 int cairn_target_get(cairn_target *t, const char *name, cairn_buf *out)
 {
 	int rc = enter(t, "get", name ? name : "", t && t->get);

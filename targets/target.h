@@ -70,6 +70,13 @@ struct cairn_target {
 			      size_t len, void *out);
 	/* The caller found copy @p copy of @p name corrupt: journal it for repair. */
 	void (*report_bad)(cairn_target *t, unsigned copy, const char *name);
+
+	/* Optional (local directories): objects written piece by piece. tmpfile
+	 * returns a writable fd of an unnamed file on the target's file system
+	 * (-EOPNOTSUPP if there is none); link_tmpfile makes its @p len bytes
+	 * durable as object @p name. The caller closes the fd. */
+	int (*tmpfile)(cairn_target *t);
+	int (*link_tmpfile)(cairn_target *t, const char *name, int fd, uint64_t len);
 };
 
 /**
@@ -221,6 +228,10 @@ const char *cairn_target_copy_name(cairn_target *t, unsigned copy);
 /* Checked wrappers: validate arguments and the name, count stats, and make
  * sure a failure carries a message naming the target and the object. */
 int cairn_target_put(cairn_target *t, const char *name, const void *data, size_t len);
+/** An unnamed file to build an object in, or -EOPNOTSUPP (see tmpfile above). */
+int cairn_target_tmpfile(cairn_target *t);
+/** Store the @p len bytes of @p fd (from cairn_target_tmpfile) as object @p name. */
+int cairn_target_link_tmpfile(cairn_target *t, const char *name, int fd, uint64_t len);
 int cairn_target_get(cairn_target *t, const char *name, cairn_buf *out);
 int cairn_target_get_range(cairn_target *t, const char *name, uint64_t off, size_t len, void *out);
 int cairn_target_stat(cairn_target *t, const char *name, uint64_t *size);

@@ -8,6 +8,9 @@
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "engine/pack_int.h"
 #include "tests/support/check_main.h"
@@ -180,6 +183,78 @@ START_TEST(pack_roundtrip)
 	cairn_buf_free(&out);
 	free(e);
 	cairn_pack_trailer_free(&t);
+	cairn_packw_free(pw);
+	cairn_codec_free(cx);
+	free_blobs(b);
+}
+END_TEST
+
+/* A pack written to a file as it grows: same layout as in memory, valid trailer and blobs. */
+START_TEST(file_pack_matches_memory)
+{
+	blob b[NBLOBS];
+	make_blobs(b);
+	cairn_codec *cx = cairn_codec_new(3);
+	uint64_t hdr_off;
+	cairn_packw *mem = build(cx, b, NBLOBS, &hdr_off);
+	FILE *f = tmpfile();
+	ck_assert_ptr_nonnull(f);
+	cairn_packw *pw = cairn_packw_new_file(&keys, CAIRN_BLOB_DATA, dup(fileno(f)));
+	ck_assert_int_ge(cairn_packw_fd(pw), 0);
+	ck_assert_int_eq(cairn_packw_fd(mem), -1);
+	for (int i = 0; i < NBLOBS; i++)
+		ck_assert_int_eq(cairn_packw_add(pw, cx, b[i].id, b[i].type, b[i].data, b[i].len), 0);
+	ck_assert_uint_eq(cairn_packw_size(pw), hdr_off);
+	ck_assert_int_eq(cairn_packw_finish(pw, cx), 0);
+	ck_assert_uint_eq(cairn_packw_total(pw), cairn_packw_bytes(mem)->len);
+
+	/* read the file back: the same entries, a verifiable trailer, decodable blobs */
+	cairn_buf p = CAIRN_BUF_INIT;
+	cairn_buf_reserve(&p, cairn_packw_total(pw));
+	ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
+	p.len = fread(p.data, 1, cairn_packw_total(pw), f);
+	ck_assert_uint_eq(p.len, cairn_packw_total(pw));
+	int64_t bad = 7;
+	ck_assert_int_eq(cairn_pack_verify(p.data, p.len, &bad), 0);
+	ck_assert_int_eq(bad, -1);
+	cairn_pack_trailer t;
+	parse(&p, &t);
+	ck_assert_uint_eq(t.hdr_off, hdr_off);
+	ck_assert_uint_ge(t.nseg, 9);
+	cairn_pack_entry *e;
+	size_t n;
+	ck_assert_int_eq(cairn_pack_header_decode(cx, &keys, cairn_packw_id(pw), p.data + t.hdr_off,
+						  t.hdr_len, t.hdr_off, &e, &n),
+			 0);
+	ck_assert_uint_eq(n, NBLOBS);
+	const cairn_pack_entry *me = cairn_packw_entries(mem);
+	uint8_t key[32];
+	cairn_pack_key(key, &keys, cairn_packw_id(pw));
+	cairn_buf out = CAIRN_BUF_INIT;
+	for (int i = 0; i < NBLOBS; i++) {
+		ck_assert_uint_eq(e[i].offset, me[i].offset);
+		ck_assert_uint_eq(e[i].clen, me[i].clen);
+		ck_assert_int_eq(cairn_pack_blob_decode(cx, &keys, key, &e[i], p.data + e[i].offset,
+							&out),
+				 0);
+		ck_assert_uint_eq(out.len, b[i].len);
+		if (b[i].len)
+			ck_assert_mem_eq(out.data, b[i].data, b[i].len);
+	}
+	cairn_buf_free(&out);
+	free(e);
+	cairn_pack_trailer_free(&t);
+	cairn_buf_free(&p);
+	cairn_packw_free(pw);
+	cairn_packw_free(mem);
+	fclose(f);
+
+	/* a full disk is an error with a message, not a short pack */
+	int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(full, 0);
+	pw = cairn_packw_new_file(&keys, CAIRN_BLOB_DATA, full);
+	ck_assert_int_eq(cairn_packw_add(pw, cx, b[3].id, b[3].type, b[3].data, b[3].len), -ENOSPC);
+	ck_assert_ptr_nonnull(strstr(cairn_error_last(), "no space left"));
 	cairn_packw_free(pw);
 	cairn_codec_free(cx);
 	free_blobs(b);
@@ -417,6 +492,7 @@ static Suite *engine_pack_suite(void)
 	tcase_add_unchecked_fixture(tc, setup, NULL);
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, pack_roundtrip);
+	tcase_add_test(tc, file_pack_matches_memory);
 	tcase_add_test(tc, wrong_key);
 	tcase_add_test(tc, verify_locates_damage);
 	tcase_add_test(tc, header_padding);

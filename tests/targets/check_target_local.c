@@ -106,6 +106,50 @@ START_TEST(test_roundtrip)
 }
 END_TEST
 
+/* An object built in an unnamed file and linked into place (how backups store packs). */
+START_TEST(test_tmpfile_link)
+{
+	const size_t len = 3 * MIB + 17;
+	uint8_t *data = malloc(len);
+	tu_fill_random(data, len, 42);
+	int fd = cairn_target_tmpfile(tg);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	ck_assert_int_eq(count_tmp(dir), 0); /* nothing visible while it is built */
+	uint64_t before = tg->stats.puts;
+	ck_assert_int_eq(cairn_target_link_tmpfile(tg, "data/ab/linked", fd, len), 0);
+	ck_assert_uint_eq(tg->stats.puts, before + 1);
+	close(fd);
+	cairn_buf out = CAIRN_BUF_INIT;
+	ck_assert_int_eq(cairn_target_get(tg, "data/ab/linked", &out), 0);
+	ck_assert_uint_eq(out.len, len);
+	ck_assert_mem_eq(out.data, data, len);
+	cairn_buf_free(&out);
+	char path[4200];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/data/ab/linked", dir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+
+	/* an abandoned file leaves nothing behind; an existing object is kept */
+	fd = cairn_target_tmpfile(tg);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "other", 5), 5);
+	ck_assert_int_eq(cairn_target_link_tmpfile(tg, "data/ab/linked", fd, 5), 0);
+	close(fd);
+	fd = cairn_target_tmpfile(tg);
+	ck_assert_int_eq(write(fd, "gone", 4), 4);
+	close(fd);
+	ck_assert_int_eq(cairn_target_stat(tg, "data/ab/linked", &before), 0);
+	ck_assert_uint_eq(before, len);
+	/* reserved names are refused as with put */
+	fd = cairn_target_tmpfile(tg);
+	ck_assert_int_eq(cairn_target_link_tmpfile(tg, "data/ab/.x.tmp.y", fd, 0), -EINVAL);
+	close(fd);
+	free(data);
+}
+END_TEST
+
 START_TEST(test_get_range)
 {
 	uint8_t obj[1000], got[200];
@@ -713,6 +757,7 @@ static Suite *targets_local_suite(void)
 	TCase *tc = tcase_create("local");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_roundtrip);
+	tcase_add_test(tc, test_tmpfile_link);
 	tcase_add_test(tc, test_get_range);
 	tcase_add_test(tc, test_missing_messages);
 	tcase_add_test(tc, test_list);
