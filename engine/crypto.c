@@ -21,8 +21,30 @@
 static EVP_MAC *hmac_alg;
 static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
 
+/*
+ * Each thread keeps one HMAC context keyed with the last 32-byte key it used
+ * (in practice the chunk-id key): re-initializing it with the same key only
+ * resets the inner state, where a fresh context costs a digest fetch and two
+ * key-pad compressions per call (measured: 1 KiB ids 1.5-2.1 -> 0.9-1.2 us).
+ */
+typedef struct hmac_tl {
+	EVP_MAC_CTX *c;
+	uint8_t key[CAIRN_KEY_LEN];
+	int keyed;
+} hmac_tl;
+static pthread_key_t hmac_tls;
+
+static void hmac_tl_free(void *p)
+{
+	hmac_tl *t = p;
+	EVP_MAC_CTX_free(t->c);
+	OPENSSL_cleanse(t, sizeof(*t));
+	free(t);
+}
+
 static void hmac_init(void)
 {
+	pthread_key_create(&hmac_tls, hmac_tl_free);
 	hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	if (!hmac_alg) {
 		fprintf(stderr, "cairn: OpenSSL has no HMAC\n");
@@ -57,23 +79,48 @@ void cairn_hmac(const uint8_t key[CAIRN_KEY_LEN], const void *const *parts, cons
 	cairn_hmac_key(key, CAIRN_KEY_LEN, parts, lens, n, out);
 }
 
+static void hmac_fail(void)
+{
+	fprintf(stderr, "cairn: HMAC-SHA256 failed\n");
+	abort();
+}
+
 void cairn_hmac_key(const void *key, size_t key_len, const void *const *parts, const size_t *lens,
 		    size_t n, uint8_t out[32])
 {
 	pthread_once(&hmac_once, hmac_init);
-	EVP_MAC_CTX *c = EVP_MAC_CTX_new(hmac_alg);
 	OSSL_PARAM p[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
 			  OSSL_PARAM_construct_end()};
 	size_t outl = 0;
-	int ok = c && EVP_MAC_init(c, key, key_len, p) == 1;
+	int ok;
+	hmac_tl *t = key_len == CAIRN_KEY_LEN ? pthread_getspecific(hmac_tls) : NULL;
+	if (key_len == CAIRN_KEY_LEN && !t) {
+		t = calloc(1, sizeof(*t));
+		if (!t || !(t->c = EVP_MAC_CTX_new(hmac_alg)))
+			hmac_fail();
+		pthread_setspecific(hmac_tls, t);
+	}
+	EVP_MAC_CTX *c;
+	if (t) {
+		c = t->c;
+		if (t->keyed && !memcmp(t->key, key, CAIRN_KEY_LEN)) {
+			ok = EVP_MAC_init(c, NULL, 0, NULL) == 1; /* same key: reset only */
+		} else {
+			ok = EVP_MAC_init(c, key, key_len, p) == 1;
+			memcpy(t->key, key, CAIRN_KEY_LEN);
+			t->keyed = ok;
+		}
+	} else {
+		c = EVP_MAC_CTX_new(hmac_alg);
+		ok = c && EVP_MAC_init(c, key, key_len, p) == 1;
+	}
 	for (size_t i = 0; ok && i < n; i++)
 		ok = EVP_MAC_update(c, parts[i], lens[i]) == 1;
 	ok = ok && EVP_MAC_final(c, out, &outl, 32) == 1 && outl == 32;
-	EVP_MAC_CTX_free(c);
-	if (!ok) {
-		fprintf(stderr, "cairn: HMAC-SHA256 failed\n");
-		abort();
-	}
+	if (!t)
+		EVP_MAC_CTX_free(c);
+	if (!ok)
+		hmac_fail();
 }
 
 void cairn_chunk_id(const cairn_keyset *keys, const void *data, size_t len,
