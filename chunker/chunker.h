@@ -15,9 +15,9 @@
  *    (cuts are likely); the normal point is placed so the expected mean
  *    chunk size equals `avg` (see chunker.c);
  *  - a chunk ends at `max` if no boundary was found;
- *  - two bytes per step (FastCDC 2020's rolling-two-bytes), exactly
- *    equivalent to the one-byte loop, so results never depend on how the
- *    input is split into buffers.
+ *  - the scan hashes three sub-ranges side by side (see chunker.c); the
+ *    cuts are exactly those of the one-byte loop, so results never depend
+ *    on how the input is split into buffers.
  */
 #ifndef CAIRN_CHUNKER_H
 #define CAIRN_CHUNKER_H
@@ -44,8 +44,9 @@ typedef struct cairn_chunker {
 	uint64_t mask_s;       /* before the normal point (more bits) */
 	uint64_t mask_l;       /* after the normal point (fewer bits) */
 	size_t min, norm, max, avg;
-	size_t pos;    /* bytes of the current chunk seen so far */
-	uint64_t hash; /* rolling hash (0 until pos reaches min) */
+	size_t lane_s, lane_l; /* lane sizes of the scan before/after norm */
+	size_t pos;            /* bytes of the current chunk seen so far */
+	uint64_t hash;         /* rolling hash (0 until pos reaches min) */
 } cairn_chunker;
 
 /**
