@@ -362,7 +362,64 @@ static void pool_put(arch *a, cjob *c)
 	free(c);
 }
 
-static void emit_chunk(arch *a, extents *ex, const uint8_t *data, size_t len)
+/*
+ * Without uploaders (a local directory) a data pack is written straight into
+ * an unnamed file of the repository as it fills, and linked into place when
+ * full: no 16 MiB buffer per pack, and nothing left behind by a crash.
+ */
+static cairn_packw *new_data_pack(arch *a)
+{
+	int fd = a->uploaders ? -EOPNOTSUPP : cairn_target_tmpfile(a->r->t);
+	if (fd >= 0)
+		return cairn_packw_new_file(&a->r->keys, CAIRN_BLOB_DATA, fd);
+	return cairn_packw_new(&a->r->keys, CAIRN_BLOB_DATA);
+}
+
+/*
+ * Compress a new chunk with @p cx (the caller's own codec), then seal it into
+ * the one data pack shared by every thread, under packmu: sealing is AES-GCM
+ * at several GB/s, compression ~20x slower, so the lock is held for a small
+ * fraction of the time. One pack in the making instead of one per thread
+ * keeps the backup's memory at about two packs.
+ */
+static void pack_blob(arch *a, cairn_codec *cx, const uint8_t id[32], const void *data, size_t len)
+{
+	const void *body;
+	size_t blen;
+	uint8_t codec = cairn_blob_compress(cx, data, len, &body, &blen);
+	cairn_packw *full = NULL;
+	pthread_mutex_lock(&a->packmu);
+	if (!a->datapack)
+		a->datapack = new_data_pack(a);
+	int rc = cairn_packw_add_body(a->datapack, cx, id, CAIRN_BLOB_DATA, codec, body, blen, len);
+	if (rc < 0)
+		fail(a, rc);
+	if (cairn_packw_size(a->datapack) >= a->r->pack_size ||
+	    cairn_packw_count(a->datapack) >= CAIRN_PACK_MAX_BLOBS) {
+		full = a->datapack;
+		a->datapack = NULL;
+	}
+	pthread_mutex_unlock(&a->packmu);
+	if (full)
+		push_pack(a, full, cx);
+}
+
+/* A reader thread's own state. */
+typedef struct rdr {
+	cairn_chunker coarse, fine;
+	uint8_t *buf;
+	size_t bufcap, touched; /* touched: how far the buffer has been written */
+	cairn_codec *cx;        /* compresses the small chunks itself */
+} rdr;
+
+/*
+ * Chunks up to INLINE_MAX (most of a tree of small files) are compressed and
+ * packed by the reader itself: for them the hand-off to a packer (a copy, two
+ * thread wake-ups) cost about as much as compressing them.
+ */
+#define INLINE_MAX (64u << 10)
+
+static void emit_chunk(arch *a, rdr *rd, extents *ex, const uint8_t *data, size_t len)
 {
 	uint8_t id[32];
 	cairn_chunk_id(&a->r->keys, data, len, id);
@@ -372,6 +429,10 @@ static void emit_chunk(arch *a, extents *ex, const uint8_t *data, size_t len)
 	pthread_mutex_unlock(&a->mu);
 	if (known)
 		return;
+	if (len <= INLINE_MAX) {
+		pack_blob(a, rd->cx, id, data, len);
+		return;
+	}
 	cjob *c = pool_get(a, len);
 	memcpy(c->id, id, 32);
 	c->len = len;
@@ -384,9 +445,11 @@ static void emit_chunk(arch *a, extents *ex, const uint8_t *data, size_t len)
  * Chunk one data region [off, end) of fd. @return bytes read, or -1 if the file
  * ended early (it shrank); errors go to *err.
  */
-static int64_t read_region(arch *a, int fd, uint64_t off, uint64_t end, cairn_chunker *ck,
-			   uint8_t *buf, size_t bufcap, size_t *touched, extents *ex, int *err)
+static int64_t read_region(arch *a, rdr *rd, int fd, uint64_t off, uint64_t end,
+			   cairn_chunker *ck, extents *ex, int *err)
 {
+	uint8_t *buf = rd->buf;
+	size_t bufcap = rd->bufcap, *touched = &rd->touched;
 	size_t start = 0, fill = 0, scan = 0;
 	uint64_t pos = off, got = 0;
 	cairn_chunker_reset(ck);
@@ -433,11 +496,11 @@ static int64_t read_region(arch *a, int fd, uint64_t off, uint64_t end, cairn_ch
 				break;
 			}
 			scan += k;
-			emit_chunk(a, ex, buf + start, scan - start);
+			emit_chunk(a, rd, ex, buf + start, scan - start);
 			start = scan;
 		}
 		if (pos >= end && start < fill) {
-			emit_chunk(a, ex, buf + start, fill - start);
+			emit_chunk(a, rd, ex, buf + start, fill - start);
 			start = scan = fill;
 		}
 		if (atomic_load(&a->err))
@@ -446,8 +509,7 @@ static int64_t read_region(arch *a, int fd, uint64_t off, uint64_t end, cairn_ch
 	return (int64_t)got;
 }
 
-static void read_file(arch *a, fjob *j, cairn_chunker *coarse, cairn_chunker *fine, uint8_t *buf,
-		      size_t bufcap, size_t *touched)
+static void read_file(arch *a, rdr *rd, fjob *j)
 {
 	pdir *d = j->dir;
 	cairn_node *n = &d->tree.nodes[j->slot];
@@ -469,7 +531,7 @@ static void read_file(arch *a, fjob *j, cairn_chunker *coarse, cairn_chunker *fi
 	}
 	uint64_t size = (uint64_t)st.st_size;
 	int sparse = (uint64_t)st.st_blocks * 512 < size;
-	cairn_chunker *ck = size >= LARGE_FILE ? fine : coarse;
+	cairn_chunker *ck = size >= LARGE_FILE ? &rd->fine : &rd->coarse;
 	uint64_t off = 0;
 	while (off < size && !err && !atomic_load(&a->err)) {
 		uint64_t data = off, hole = size;
@@ -492,7 +554,7 @@ static void read_file(arch *a, fjob *j, cairn_chunker *coarse, cairn_chunker *fi
 				break;
 		}
 		uint64_t want = hole - data;
-		int64_t got = read_region(a, fd, data, hole, ck, buf, bufcap, touched, &ex, &err);
+		int64_t got = read_region(a, rd, fd, data, hole, ck, &ex, &err);
 		off = data + (uint64_t)(got > 0 ? got : 0);
 		if ((uint64_t)got < want)
 			break;
@@ -530,77 +592,41 @@ static void read_file(arch *a, fjob *j, cairn_chunker *coarse, cairn_chunker *fi
 static void *reader_main(void *arg)
 {
 	arch *a = arg;
-	cairn_chunker ck, fine;
-	cairn_chunker_init(&ck, a->r->gear, a->r->chunk_min, a->r->chunk_avg, a->r->chunk_max);
+	rdr rd;
+	cairn_chunker_init(&rd.coarse, a->r->gear, a->r->chunk_min, a->r->chunk_avg,
+			   a->r->chunk_max);
 	if (a->r->chunk_avg > FINE_AVG)
-		cairn_chunker_init(&fine, a->r->gear, FINE_MIN, FINE_AVG, FINE_MAX);
+		cairn_chunker_init(&rd.fine, a->r->gear, FINE_MIN, FINE_AVG, FINE_MAX);
 	else
-		fine = ck;
-	size_t bufcap = a->r->chunk_max + 2 * READ_SIZE;
-	size_t touched = 4 * READ_SIZE < bufcap ? 4 * READ_SIZE : bufcap;
-	uint8_t *buf = cairn_xmalloc(bufcap);
+		rd.fine = rd.coarse;
+	rd.bufcap = a->r->chunk_max + 2 * READ_SIZE;
+	rd.touched = 4 * READ_SIZE < rd.bufcap ? 4 * READ_SIZE : rd.bufcap;
+	rd.buf = cairn_xmalloc(rd.bufcap);
+	rd.cx = cairn_codec_new(a->r->zstd_level);
 	fjob *j;
 	while ((j = cairn_queue_pop(&a->files))) {
 		if (!atomic_load(&a->err))
-			read_file(a, j, &ck, &fine, buf, bufcap, &touched);
+			read_file(a, &rd, j);
 		pdir *d = j->dir;
 		free(j);
 		child_done(a, d);
 	}
-	free(buf);
+	cairn_codec_free(rd.cx);
+	free(rd.buf);
 	return NULL;
 }
 
 /* --- packers and uploaders ------------------------------------------------------------- */
 
-/*
- * Packers compress in parallel, each with its own codec, then seal the blob
- * into the one shared data pack under packmu (sealing is AES-GCM at several
- * GB/s, compression ~20x slower, so the lock is held for a small fraction of
- * the time). One pack in the making instead of one per packer keeps the
- * backup's memory at about two packs: the one being filled and the one being
- * stored.
- */
-/*
- * Without uploaders (a local directory) a data pack is written straight into
- * an unnamed file of the repository as it fills, and linked into place when
- * full: no 16 MiB buffer per pack, and nothing left behind by a crash.
- */
-static cairn_packw *new_data_pack(arch *a)
-{
-	int fd = a->uploaders ? -EOPNOTSUPP : cairn_target_tmpfile(a->r->t);
-	if (fd >= 0)
-		return cairn_packw_new_file(&a->r->keys, CAIRN_BLOB_DATA, fd);
-	return cairn_packw_new(&a->r->keys, CAIRN_BLOB_DATA);
-}
-
+/* Packers compress and pack the chunks the readers queue. */
 static void *packer_main(void *arg)
 {
 	arch *a = arg;
 	cairn_codec *cx = cairn_codec_new(a->r->zstd_level);
 	cjob *c;
 	while ((c = cairn_queue_pop(&a->chunks))) {
-		if (!atomic_load(&a->err)) {
-			const void *body;
-			size_t blen;
-			uint8_t codec = cairn_blob_compress(cx, c->data, c->len, &body, &blen);
-			cairn_packw *full = NULL;
-			pthread_mutex_lock(&a->packmu);
-			if (!a->datapack)
-				a->datapack = new_data_pack(a);
-			int rc = cairn_packw_add_body(a->datapack, cx, c->id, CAIRN_BLOB_DATA, codec,
-						      body, blen, c->len);
-			if (rc < 0)
-				fail(a, rc);
-			if (cairn_packw_size(a->datapack) >= a->r->pack_size ||
-			    cairn_packw_count(a->datapack) >= CAIRN_PACK_MAX_BLOBS) {
-				full = a->datapack;
-				a->datapack = NULL;
-			}
-			pthread_mutex_unlock(&a->packmu);
-			if (full)
-				push_pack(a, full, cx);
-		}
+		if (!atomic_load(&a->err))
+			pack_blob(a, cx, c->id, c->data, c->len);
 		pool_put(a, c);
 	}
 	cairn_codec_free(cx);
