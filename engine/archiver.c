@@ -409,13 +409,16 @@ typedef struct rdr {
 	cairn_chunker coarse, fine;
 	uint8_t *buf;
 	size_t bufcap, touched; /* touched: how far the buffer has been written */
-	cairn_codec *cx;        /* compresses the small chunks itself */
+	cairn_codec *cx;        /* compresses the content of small files itself */
+	int small;              /* the file being read is at most INLINE_MAX bytes */
 } rdr;
 
 /*
- * Chunks up to INLINE_MAX (most of a tree of small files) are compressed and
+ * Files up to INLINE_MAX (most files of a system tree) are compressed and
  * packed by the reader itself: for them the hand-off to a packer (a copy, two
- * thread wake-ups) cost about as much as compressing them.
+ * thread wake-ups) cost about as much as compressing them. The chunks of
+ * larger files, even small ones, go to the packers, so that one large file
+ * still keeps every core busy.
  */
 #define INLINE_MAX (64u << 10)
 
@@ -429,7 +432,7 @@ static void emit_chunk(arch *a, rdr *rd, extents *ex, const uint8_t *data, size_
 	pthread_mutex_unlock(&a->mu);
 	if (known)
 		return;
-	if (len <= INLINE_MAX) {
+	if (rd->small) {
 		pack_blob(a, rd->cx, id, data, len);
 		return;
 	}
@@ -532,6 +535,7 @@ static void read_file(arch *a, rdr *rd, fjob *j)
 	uint64_t size = (uint64_t)st.st_size;
 	int sparse = (uint64_t)st.st_blocks * 512 < size;
 	cairn_chunker *ck = size >= LARGE_FILE ? &rd->fine : &rd->coarse;
+	rd->small = size <= INLINE_MAX;
 	uint64_t off = 0;
 	while (off < size && !err && !atomic_load(&a->err)) {
 		uint64_t data = off, hole = size;
