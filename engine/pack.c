@@ -38,24 +38,9 @@ static void pw_hash(XXH3_state_t *st, uint8_t out[16])
 	memcpy(out, c.digest, 16);
 }
 
-/* File mode: append @p len bytes to the pack file and to the running hashes. */
-static int pw_emit(cairn_packw *pw, const uint8_t *p, size_t len)
+/* Write all of @p p to the pack file; a negative errno with a message on failure. */
+static int pw_write(cairn_packw *pw, const uint8_t *p, size_t len)
 {
-	XXH3_128bits_update(pw->whole, p, len);
-	for (size_t q = 0; q < len;) {
-		size_t room = CAIRN_PACK_SEGMENT - pw->seg_fill;
-		size_t k = len - q < room ? len - q : room;
-		XXH3_128bits_update(pw->seg, p + q, k);
-		pw->seg_fill += k;
-		q += k;
-		if (pw->seg_fill == CAIRN_PACK_SEGMENT) {
-			cairn_buf_reserve(&pw->seg_hashes, 16);
-			pw_hash(pw->seg, pw->seg_hashes.data + pw->seg_hashes.len);
-			pw->seg_hashes.len += 16;
-			XXH3_128bits_reset(pw->seg);
-			pw->seg_fill = 0;
-		}
-	}
 	for (size_t q = 0; q < len;) {
 		ssize_t w = write(pw->fd, p + q, len - q);
 		if (w < 0 && errno == EINTR)
@@ -69,6 +54,36 @@ static int pw_emit(cairn_packw *pw, const uint8_t *p, size_t len)
 	}
 	pw->off += len;
 	return 0;
+}
+
+/*
+ * The @p n bytes just sealed at the end of pw->bytes become part of the pack:
+ * kept in memory, or (file mode) hashed into the trailer's checksums and
+ * written out, pw->bytes being only a staging area then.
+ */
+static int pw_commit(cairn_packw *pw, size_t n)
+{
+	const uint8_t *p = pw->bytes.data + pw->bytes.len;
+	if (pw->fd < 0) {
+		pw->bytes.len += n;
+		return 0;
+	}
+	XXH3_128bits_update(pw->whole, p, n);
+	for (size_t q = 0; q < n;) {
+		size_t room = CAIRN_PACK_SEGMENT - pw->seg_fill;
+		size_t k = n - q < room ? n - q : room;
+		XXH3_128bits_update(pw->seg, p + q, k);
+		pw->seg_fill += k;
+		q += k;
+		if (pw->seg_fill == CAIRN_PACK_SEGMENT) {
+			cairn_buf_reserve(&pw->seg_hashes, 16);
+			pw_hash(pw->seg, pw->seg_hashes.data + pw->seg_hashes.len);
+			pw->seg_hashes.len += 16;
+			XXH3_128bits_reset(pw->seg);
+			pw->seg_fill = 0;
+		}
+	}
+	return pw_write(pw, p, n);
 }
 
 void cairn_pack_key(uint8_t out[32], const cairn_keyset *keys, const uint8_t pack_id[32])
@@ -187,13 +202,9 @@ int cairn_packw_add_body(cairn_packw *pw, cairn_codec *cx, const uint8_t id[32],
 		pw->cap = pw->cap ? pw->cap * 2 : 32;
 		pw->e = cairn_xrealloc(pw->e, pw->cap * sizeof(*pw->e));
 	}
-	if (pw->fd >= 0) {
-		int rc = pw_emit(pw, pw->bytes.data, (size_t)n);
-		if (rc < 0)
-			return rc;
-	} else {
-		pw->bytes.len += (size_t)n;
-	}
+	int rc = pw_commit(pw, (size_t)n);
+	if (rc < 0)
+		return rc;
 	cairn_pack_entry *e = &pw->e[pw->n++];
 	memcpy(e->id, id, 32);
 	e->type = type;
@@ -248,13 +259,9 @@ int cairn_packw_finish(cairn_packw *pw, cairn_codec *cx)
 	(void)cx;
 	if (n < 0)
 		return (int)n;
-	if (pw->fd >= 0) {
-		int rc = pw_emit(pw, pw->bytes.data, (size_t)n);
-		if (rc < 0)
-			return rc;
-	} else {
-		pw->bytes.len += (size_t)n;
-	}
+	int rc = pw_commit(pw, (size_t)n);
+	if (rc < 0)
+		return rc;
 
 	/* trailer body */
 	uint64_t data_len = cairn_packw_total(pw);
@@ -293,24 +300,12 @@ int cairn_packw_finish(cairn_packw *pw, cairn_codec *cx)
 	memcpy(foot + 24, pack_magic, 8);
 	cairn_buf_append(&t, foot, sizeof(foot));
 	if (pw->fd >= 0) {
-		/* the trailer is not part of the hashed data: write it around pw_emit */
-		int rc = 0;
-		for (size_t q = 0; q < t.len && !rc;) {
-			ssize_t w = write(pw->fd, t.data + q, t.len - q);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				rc = cairn_error_set(w < 0 ? -errno : -EIO, "writing a pack: %s",
-						     w < 0 ? strerror(errno) : "short write");
-			else
-				q += (size_t)w;
-		}
+		rc = pw_write(pw, t.data, t.len); /* not part of the checksummed data */
+		cairn_buf_free(&pw->bytes);
 		if (rc < 0) {
 			cairn_buf_free(&t);
 			return rc;
 		}
-		pw->off += t.len;
-		cairn_buf_free(&pw->bytes);
 	} else {
 		cairn_buf_append(&pw->bytes, t.data, t.len);
 	}
