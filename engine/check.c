@@ -12,7 +12,9 @@
  * it (check_affected.c), so the operator learns what was lost, not only
  * which object broke.
  */
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -27,6 +29,7 @@ typedef struct ck {
 	cairn_codec *cx;
 	ck_idset seen;   /* visited trees */
 	ck_damage dmg;   /* what is damaged, for the affected walk */
+	pthread_mutex_t mu; /* reports, counters and damage while packs are read in parallel */
 } ck;
 
 static void err(ck *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -37,9 +40,11 @@ static void err(ck *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	pthread_mutex_lock(&c->mu);
 	c->res->errors++;
 	if (c->report)
 		c->report(c->payload, CAIRN_CHECK_ERROR, msg);
+	pthread_mutex_unlock(&c->mu);
 }
 
 static void warn(ck *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -50,24 +55,30 @@ static void warn(ck *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	pthread_mutex_lock(&c->mu);
 	c->res->warnings++;
 	if (c->report)
 		c->report(c->payload, CAIRN_CHECK_WARNING, msg);
+	pthread_mutex_unlock(&c->mu);
 }
 
 /* Remember damage: a whole pack (by index number), or one blob of pack @p no. */
 static void bad_pack(ck *c, const uint8_t id[32])
 {
 	uint32_t no;
+	pthread_mutex_lock(&c->mu);
 	c->dmg.any = 1;
 	if (cairn_index_pack_find(c->r->idx, id, &no) && no < c->dmg.npacks)
 		c->dmg.packs[no] = 1;
+	pthread_mutex_unlock(&c->mu);
 }
 
 static void bad_blob(ck *c, const uint8_t id[32])
 {
+	pthread_mutex_lock(&c->mu);
 	c->dmg.any = 1;
 	ck_idset_add(&c->dmg.blobs, id);
+	pthread_mutex_unlock(&c->mu);
 }
 
 static void check_tree(ck *c, const uint8_t id[32], const char *path, const char *snap)
@@ -117,20 +128,23 @@ static void check_tree(ck *c, const uint8_t id[32], const char *path, const char
 	cairn_tree_free(&t);
 }
 
-/* Read one pack whole and verify everything in it. */
-static void read_pack(ck *c, const char *name, const uint8_t id[32])
+/* Read one pack whole and verify everything in it, with the caller's codec @p cx. */
+static void read_pack(ck *c, cairn_codec *cx, const char *name, const uint8_t id[32])
 {
 	cairn_buf b = CAIRN_BUF_INIT, plain = CAIRN_BUF_INIT;
 	const char *on = c->r->rt->name;
 	int64_t bad;
+	uint64_t nblobs = 0;
 	int rc = cairn_target_get(c->r->rt, name, &b);
 	if (rc < 0) {
 		err(c, "%s on %s: unreadable: %s", name, on, cairn_error_last());
 		bad_pack(c, id);
 		goto done;
 	}
+	pthread_mutex_lock(&c->mu);
 	c->res->packs_read++;
 	c->res->bytes_read += b.len;
+	pthread_mutex_unlock(&c->mu);
 	/* damage found by the checksums: go on, so the blobs that fail are named */
 	int damaged = cairn_pack_verify(b.data, b.len, &bad) < 0;
 	if (damaged)
@@ -147,7 +161,7 @@ static void read_pack(ck *c, const char *name, const uint8_t id[32])
 		bad_pack(c, id);
 		goto done;
 	}
-	rc = cairn_pack_header_decode(c->cx, &c->r->keys, id, b.data + tr.hdr_off, tr.hdr_len,
+	rc = cairn_pack_header_decode(cx, &c->r->keys, id, b.data + tr.hdr_off, tr.hdr_len,
 				      tr.hdr_off, &e, &n);
 	cairn_pack_trailer_free(&tr);
 	if (rc < 0) {
@@ -161,7 +175,7 @@ static void read_pack(ck *c, const char *name, const uint8_t id[32])
 	uint32_t no;
 	int indexed = cairn_index_pack_find(c->r->idx, id, &no);
 	for (size_t k = 0; k < n; k++) {
-		if (cairn_pack_blob_decode(c->cx, &c->r->keys, key, &e[k], b.data + e[k].offset,
+		if (cairn_pack_blob_decode(cx, &c->r->keys, key, &e[k], b.data + e[k].offset,
 					   &plain) < 0) {
 			char h[65];
 			cairn_hex(h, e[k].id, 32);
@@ -170,7 +184,7 @@ static void read_pack(ck *c, const char *name, const uint8_t id[32])
 			bad_blob(c, e[k].id);
 			continue;
 		}
-		c->res->blobs_read++;
+		nblobs++;
 		cairn_blob_loc loc;
 		if (indexed && cairn_index_lookup(c->r->idx, e[k].id, &loc) && loc.pack == no &&
 		    (loc.offset != e[k].offset || loc.clen != e[k].clen))
@@ -180,8 +194,48 @@ static void read_pack(ck *c, const char *name, const uint8_t id[32])
 	cairn_wipe(key, sizeof(key));
 	free(e);
 done:
+	pthread_mutex_lock(&c->mu);
+	c->res->blobs_read += nblobs;
+	pthread_mutex_unlock(&c->mu);
 	cairn_buf_free(&b);
 	cairn_buf_free(&plain);
+}
+
+/*
+ * --read-data: packs are read and verified by r->threads workers in parallel
+ * (reading, authenticating, decompressing and hashing a 16 MiB pack back to
+ * its ids is CPU work); reports and counters go through c->mu.
+ */
+typedef struct rd_work {
+	ck *c;
+	const cairn_listing *pl;
+	size_t *sel, nsel;  /* indexes into pl of the packs to read */
+	atomic_size_t next; /* next entry of sel to take */
+	atomic_size_t done;
+} rd_work;
+
+static void *read_worker(void *arg)
+{
+	rd_work *w = arg;
+	ck *c = w->c;
+	cairn_codec *cx = cairn_codec_new(0);
+	size_t k;
+	while ((k = atomic_fetch_add(&w->next, 1)) < w->nsel) {
+		const char *name = w->pl->names[w->sel[k]];
+		uint8_t id[32];
+		cairn_pack_name_parse(name, id);
+		read_pack(c, cx, name, id);
+		size_t d = atomic_fetch_add(&w->done, 1) + 1;
+		if (c->o->progress) {
+			char line[128];
+			snprintf(line, sizeof(line), "reading pack %zu of %zu", d, w->nsel);
+			pthread_mutex_lock(&c->mu);
+			c->o->progress(c->o->progress_payload, line);
+			pthread_mutex_unlock(&c->mu);
+		}
+	}
+	cairn_codec_free(cx);
+	return NULL;
 }
 
 int cairn_check(cairn_repo *r, const cairn_check_opts *o, cairn_check_result *res,
@@ -198,6 +252,7 @@ int cairn_check(cairn_repo *r, const cairn_check_opts *o, cairn_check_result *re
 	c.report = report;
 	c.payload = payload;
 	c.cx = cairn_codec_new(0);
+	pthread_mutex_init(&c.mu, NULL);
 	size_t np = cairn_index_npacks(r->idx);
 	c.dmg.npacks = np;
 	c.dmg.packs = cairn_xcalloc(np ? np : 1, 1);
@@ -280,7 +335,9 @@ int cairn_check(cairn_repo *r, const cairn_check_opts *o, cairn_check_result *re
 
 	/* data */
 	if (o->read_data) {
+		rd_work w = {.c = &c, .pl = &pl};
 		uint64_t s = o->seed ? o->seed : 0x9E3779B97F4A7C15ull;
+		w.sel = cairn_xcalloc(pl.n ? pl.n : 1, sizeof(size_t));
 		for (size_t i = 0; i < pl.n; i++) {
 			uint8_t id[32];
 			if (cairn_pack_name_parse(pl.names[i], id) < 0)
@@ -294,13 +351,23 @@ int cairn_check(cairn_repo *r, const cairn_check_opts *o, cairn_check_result *re
 				if ((double)(h >> 11) / 9007199254740992.0 >= o->subset)
 					continue;
 			}
-			if (o->progress) {
-				char line[128];
-				snprintf(line, sizeof(line), "reading pack %zu of %zu", i + 1, pl.n);
-				o->progress(o->progress_payload, line);
-			}
-			read_pack(&c, pl.names[i], id);
+			w.sel[w.nsel++] = i;
 		}
+		unsigned nth = r->threads < 1 ? 1 : r->threads;
+		if (nth > w.nsel)
+			nth = w.nsel ? (unsigned)w.nsel : 1;
+		pthread_t *th = cairn_xcalloc(nth, sizeof(pthread_t));
+		unsigned started = 0;
+		for (unsigned t = 1; t < nth; t++)
+			if (pthread_create(&th[t], NULL, read_worker, &w) == 0)
+				started++;
+			else
+				break;
+		read_worker(&w); /* this thread reads too */
+		for (unsigned t = 1; t <= started; t++)
+			pthread_join(th[t], NULL);
+		free(th);
+		free(w.sel);
 	}
 	/* what the damage costs: the snapshots and paths that need it */
 	if (c.dmg.any)
@@ -312,6 +379,7 @@ int cairn_check(cairn_repo *r, const cairn_check_opts *o, cairn_check_result *re
 	ck_idset_free(&c.dmg.blobs);
 	free(c.dmg.packs);
 	cairn_codec_free(c.cx);
+	pthread_mutex_destroy(&c.mu);
 	if (res->errors)
 		return cairn_error_set(-EBADMSG, "check found %llu error(s)",
 				       (unsigned long long)res->errors);
