@@ -211,22 +211,21 @@ static void store_pack(arch *a, cairn_packw *pw, cairn_codec *cx);
  */
 static void push_pack(arch *a, cairn_packw *pw, cairn_codec *cx)
 {
+	cairn_codec *own = cx ? NULL : cairn_codec_new(0);
+	if (!cx)
+		cx = own;
 	int rc = cairn_packw_finish(pw, cx);
 	if (rc < 0) {
 		fail(a, rc);
 		cairn_packw_free(pw);
-		return;
-	}
-	if (!a->uploaders) {
-		if (!atomic_load(&a->err)) {
-			cairn_codec *own = cx ? NULL : cairn_codec_new(0);
-			store_pack(a, pw, cx ? cx : own);
-			cairn_codec_free(own);
-		}
+	} else if (!a->uploaders) {
+		if (!atomic_load(&a->err))
+			store_pack(a, pw, cx);
 		cairn_packw_free(pw);
 	} else if (cairn_queue_push(&a->packs, pw) < 0) {
 		cairn_packw_free(pw);
 	}
+	cairn_codec_free(own);
 }
 
 static void store_tree(arch *a, const uint8_t id[32], const cairn_buf *b)
@@ -246,7 +245,7 @@ static void store_tree(arch *a, const uint8_t id[32], const cairn_buf *b)
 	}
 	pthread_mutex_unlock(&a->mu);
 	if (full)
-		push_pack(a, full, NULL); /* finishing a pack needs no codec of ours */
+		push_pack(a, full, NULL); /* treecx is the walker's, under mu: push_pack makes one */
 }
 
 static void child_done(arch *a, pdir *d);

@@ -217,8 +217,6 @@ int cairn_packw_add_body(cairn_packw *pw, cairn_codec *cx, const uint8_t id[32],
 int cairn_packw_add(cairn_packw *pw, cairn_codec *cx, const uint8_t id[32], uint8_t type,
 		    const void *data, size_t len)
 {
-	if (len > INT32_MAX - 64)
-		return cairn_error_set(-ERANGE, "blob of %zu bytes is too large", len);
 	const void *body;
 	size_t blen;
 	uint8_t codec = cairn_blob_compress(cx, data, len, &body, &blen);
@@ -246,17 +244,14 @@ int cairn_packw_finish(cairn_packw *pw, cairn_codec *cx)
 	memset(h.data + h.len, 0, padded - h.len);
 	h.len = padded;
 
-	/* encrypt the header without compression (its length must stay padded) */
-	cairn_codec *raw = cairn_codec_new(0);
+	/* seal the header without compression (its length must stay padded) */
 	uint64_t hdr_off = cairn_packw_total(pw);
 	if (pw->fd >= 0)
 		pw->bytes.len = 0;
 	cairn_buf_reserve(&pw->bytes, cairn_blob_bound(h.len));
-	long n = cairn_blob_encode(raw, pw->key, HDR_COUNTER, hdr_aad, sizeof(hdr_aad) - 1, h.data,
-				   h.len, pw->bytes.data + pw->bytes.len);
-	cairn_codec_free(raw);
+	long n = cairn_blob_seal(cx, pw->key, HDR_COUNTER, hdr_aad, sizeof(hdr_aad) - 1,
+				 CAIRN_CODEC_RAW, h.data, h.len, pw->bytes.data + pw->bytes.len);
 	cairn_buf_free(&h);
-	(void)cx;
 	if (n < 0)
 		return (int)n;
 	int rc = pw_commit(pw, (size_t)n);

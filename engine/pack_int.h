@@ -72,8 +72,9 @@ int cairn_packw_add_body(cairn_packw *pw, cairn_codec *cx, const uint8_t id[32],
 			 uint8_t codec, const void *body, size_t blen, size_t rawlen);
 
 /**
- * Append the encrypted header and the trailer; afterwards the pack's bytes
- * are available through cairn_packw_bytes() and no more blobs may be added.
+ * Append the encrypted header (sealed with @p cx, any codec) and the trailer;
+ * afterwards the pack's bytes are available through cairn_packw_bytes() and no
+ * more blobs may be added.
  */
 int cairn_packw_finish(cairn_packw *pw, cairn_codec *cx);
 const cairn_buf *cairn_packw_bytes(const cairn_packw *pw);
