@@ -22,178 +22,11 @@
 
 #include "tests/sched/sched_test.h"
 #include "tests/support/check_main.h"
+#include "tests/support/sink.h"
 
 #define AM_BIN "/usr/bin/prometheus-alertmanager"
 #define PROMTOOL "/usr/bin/promtool"
 #define TOKEN "t0ken-for-tests"
-
-/* ---- receivers: an HTTP or SMTP sink in a thread, one connection at a time ---- */
-
-typedef struct sink {
-	int fd, port, smtp, count;
-	char log[1 << 17];      /* every request / session, appended */
-	char buf[1 << 16];      /* the one being served (each sink has its thread) */
-	pthread_t th;
-	pthread_mutex_t mu;
-} sink;
-
-static void say(int fd, const char *s)
-{
-	if (write(fd, s, strlen(s)) < 0)
-		return;
-}
-
-static void sink_add(sink *sk, const char *text)
-{
-	pthread_mutex_lock(&sk->mu);
-	if (strlen(sk->log) + strlen(text) < sizeof(sk->log) - 1)
-		strcat(sk->log, text);
-	sk->count++;
-	pthread_mutex_unlock(&sk->mu);
-}
-
-static int read_line(int fd, char *buf, size_t len)
-{
-	size_t k = 0;
-	while (k + 1 < len) {
-		char ch;
-		if (read(fd, &ch, 1) != 1)
-			return -1;
-		buf[k++] = ch;
-		if (ch == '\n')
-			break;
-	}
-	buf[k] = 0;
-	return (int)k;
-}
-
-static void serve(sink *sk, int c)
-{
-	char *buf = sk->buf, line[2048];
-	size_t k = 0;
-	ssize_t r;
-	buf[0] = 0;
-	if (sk->smtp) {
-		int data = 0;
-		say(c, "220 sink ESMTP\r\n");
-		while (read_line(c, line, sizeof(line)) > 0) {
-			if (k + strlen(line) < sizeof(sk->buf) - 1)
-				k += (size_t)sprintf(buf + k, "%s", line);
-			if (data) {
-				if (!strcmp(line, ".\r\n"))
-					data = 0, say(c, "250 queued\r\n");
-			} else if (!strncasecmp(line, "DATA", 4)) {
-				data = 1, say(c, "354 go\r\n");
-			} else if (!strncasecmp(line, "QUIT", 4)) {
-				say(c, "221 bye\r\n");
-				break;
-			} else {
-				say(c, "250 ok\r\n");
-			}
-		}
-	} else {
-		char *body;
-		while (k + 1 < sizeof(sk->buf) &&
-		       (r = read(c, buf + k, sizeof(sk->buf) - 1 - k)) > 0) {
-			k += (size_t)r;
-			buf[k] = 0;
-			if ((body = strstr(buf, "\r\n\r\n"))) {
-				char *cl = strcasestr(buf, "Content-Length:");
-				size_t want = cl ? strtoul(cl + 15, NULL, 10) : 0;
-				if (k - (size_t)(body + 4 - buf) >= want)
-					break;
-			}
-		}
-		say(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-	}
-	buf[k] = 0;
-	sink_add(sk, buf);
-}
-
-static void *sink_main(void *ud)
-{
-	sink *sk = ud;
-	for (;;) {
-		int c = accept(sk->fd, NULL, NULL);
-		if (c < 0)
-			return NULL;
-		serve(sk, c);
-		close(c);
-	}
-}
-
-static sink *sink_start(int smtp)
-{
-	sink *sk = calloc(1, sizeof(*sk));
-	sk->smtp = smtp;
-	pthread_mutex_init(&sk->mu, NULL);
-	sk->fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {0};
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(sk->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	socklen_t al = sizeof(a);
-	getsockname(sk->fd, (struct sockaddr *)&a, &al);
-	sk->port = ntohs(a.sin_port);
-	ck_assert_int_eq(listen(sk->fd, 16), 0);
-	pthread_create(&sk->th, NULL, sink_main, sk);
-	return sk;
-}
-
-static void sink_stop(sink *sk)
-{
-	shutdown(sk->fd, SHUT_RDWR);
-	close(sk->fd);
-	pthread_join(sk->th, NULL);
-	free(sk);
-}
-
-static int sink_has(sink *sk, const char *text)
-{
-	pthread_mutex_lock(&sk->mu);
-	int yes = strstr(sk->log, text) != NULL;
-	pthread_mutex_unlock(&sk->mu);
-	return yes;
-}
-
-/* ---- HTTP client ---- */
-
-static size_t collect(char *p, size_t size, size_t n, void *ud)
-{
-	cairn_buf_append(ud, p, size * n);
-	return size * n;
-}
-
-/* @p method on @p url with @p token (NULL: none); *body malloc'd (may be NULL). */
-static long http(const char *method, const char *url, const char *token, char **body)
-{
-	CURL *h = curl_easy_init();
-	cairn_buf b = CAIRN_BUF_INIT;
-	struct curl_slist *hdr = NULL;
-	char auth[256];
-	if (token) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-		hdr = curl_slist_append(hdr, auth);
-	}
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
-	if (!strcmp(method, "POST"))
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
-	long code = 0;
-	if (curl_easy_perform(h) == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	curl_slist_free_all(hdr);
-	curl_easy_cleanup(h);
-	cairn_buf_put_u8(&b, 0);
-	if (body)
-		*body = (char *)b.data;
-	else
-		cairn_buf_free(&b);
-	return code;
-}
 
 typedef struct env {
 	char *dir;
@@ -256,7 +89,7 @@ static void daemon_start(env *e)
 	snprintf(url, sizeof(url), "%s/healthz", e->base);
 	for (int i = 0; i < 100; i++) {
 		char *body;
-		long code = http("GET", url, NULL, &body);
+		long code = tu_http("GET", url, NULL, &body);
 		int ok = code == 200 && !strcmp(body, "ok\n");
 		free(body);
 		if (ok)
@@ -289,7 +122,7 @@ static json_t *api_get(env *e, const char *path)
 {
 	char url[512], *body;
 	snprintf(url, sizeof(url), "%s%s", e->base, path);
-	long code = http("GET", url, TOKEN, &body);
+	long code = tu_http("GET", url, TOKEN, &body);
 	ck_assert_msg(code == 200, "GET %s: %ld %s", path, code, body);
 	json_t *j = json_loads(body, 0, NULL);
 	ck_assert_msg(j != NULL, "GET %s: not JSON: %s", path, body);
@@ -301,7 +134,7 @@ static long api_post(env *e, const char *path)
 {
 	char url[512];
 	snprintf(url, sizeof(url), "%s%s", e->base, path);
-	return http("POST", url, TOKEN, NULL);
+	return tu_http("POST", url, TOKEN, NULL);
 }
 
 /* The run of @p job with @p attempt in the newest 50, or NULL (borrowed from @p runs). */
@@ -353,15 +186,15 @@ START_TEST(daemon_http)
 					    "/api/v1/runs", "/api/v1/incidents"};
 	for (size_t i = 0; i < 5; i++) {
 		snprintf(url, sizeof(url), "%s%s", e.base, paths[i]);
-		ck_assert_int_eq(http("GET", url, NULL, NULL), 401);
-		ck_assert_int_eq(http("GET", url, "wrong", NULL), 401);
-		ck_assert_int_eq(http("GET", url, TOKEN "x", NULL), 401);
-		ck_assert_int_eq(http("GET", url, TOKEN, NULL), 200);
+		ck_assert_int_eq(tu_http("GET", url, NULL, NULL), 401);
+		ck_assert_int_eq(tu_http("GET", url, "wrong", NULL), 401);
+		ck_assert_int_eq(tu_http("GET", url, TOKEN "x", NULL), 401);
+		ck_assert_int_eq(tu_http("GET", url, TOKEN, NULL), 200);
 	}
 	snprintf(url, sizeof(url), "%s/api/v1/jobs/host01%%2Fbackup/run", e.base);
-	ck_assert_int_eq(http("POST", url, NULL, NULL), 401);
+	ck_assert_int_eq(tu_http("POST", url, NULL, NULL), 401);
 	snprintf(url, sizeof(url), "%s/api/v1/incidents/1/ack", e.base);
-	ck_assert_int_eq(http("POST", url, NULL, NULL), 401);
+	ck_assert_int_eq(tu_http("POST", url, NULL, NULL), 401);
 	json_t *runs = api_get(&e, "/api/v1/runs");
 	ck_assert_uint_eq(json_array_size(runs), 0); /* the refused trigger started nothing */
 	json_decref(runs);
@@ -377,7 +210,7 @@ START_TEST(daemon_http)
 	json_decref(r);
 	/* /metrics: no auth, clean for promtool */
 	snprintf(url, sizeof(url), "%s/metrics", e.base);
-	ck_assert_int_eq(http("GET", url, NULL, &body), 200);
+	ck_assert_int_eq(tu_http("GET", url, NULL, &body), 200);
 	ck_assert_ptr_nonnull(strstr(body, "\ncairn_runs_total{job=\"host01/backup\",client="
 					   "\"host01\",kind=\"backup\",status=\"ok\"} 1\n"));
 	ck_assert_ptr_nonnull(strstr(body, "\ncairn_job_last_run_duration_seconds{job=\"host01/"
@@ -440,7 +273,7 @@ static pid_t am_start(const char *dir, int port, int hook_port)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/-/ready", port);
 	for (int i = 0; i < 100; i++) {
 		usleep(50000);
-		if (http("GET", url, NULL, NULL) == 200 && waitpid(pid, NULL, WNOHANG) == 0)
+		if (tu_http("GET", url, NULL, NULL) == 200 && waitpid(pid, NULL, WNOHANG) == 0)
 			return pid;
 	}
 	ck_abort_msg("alertmanager did not start on port %d", port);
@@ -461,7 +294,7 @@ static int am_lists(int am_port, const char *alertname)
 	char url[256], *body;
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v2/alerts?filter=client%%3D%%22host01"
 		 "%%22", am_port);
-	int yes = http("GET", url, NULL, &body) == 200 && strstr(body, alertname) &&
+	int yes = tu_http("GET", url, NULL, &body) == 200 && strstr(body, alertname) &&
 		  strstr(body, "\"state\":\"active\"");
 	free(body);
 	return yes;
@@ -491,7 +324,7 @@ static int incident_state_is(env *e, const char *state)
 
 START_TEST(daemon_incident)
 {
-	sink *hook = sink_start(0), *mail = sink_start(1), *amhook = sink_start(0);
+	tu_sink *hook = tu_sink_start(0), *mail = tu_sink_start(1), *amhook = tu_sink_start(0);
 	char extra[2048], dir[600];
 	int am_port = free_port();
 	snprintf(extra, sizeof(extra),
@@ -521,14 +354,14 @@ START_TEST(daemon_incident)
 	ck_assert_int_eq(json_integer_value(json_object_get(inc, "priority")), 2);
 	long long id = json_integer_value(json_object_get(inc, "id"));
 	json_decref(inc);
-	WAIT_FOR(sink_has(hook, "\"event\":\"opened\""), 10, "webhook: no opened notice");
-	ck_assert(sink_has(hook, "\"alertname\":\"BackupFailed\""));
-	ck_assert(sink_has(hook, "\"priority\":\"P2\""));
-	WAIT_FOR(sink_has(mail, "Subject: [cairn P2] opened:"), 10, "mail: no opened notice");
-	ck_assert(sink_has(mail, "RCPT TO:<ops@example.org>"));
+	WAIT_FOR(tu_sink_has(hook, "\"event\":\"opened\""), 10, "webhook: no opened notice");
+	ck_assert(tu_sink_has(hook, "\"alertname\":\"BackupFailed\""));
+	ck_assert(tu_sink_has(hook, "\"priority\":\"P2\""));
+	WAIT_FOR(tu_sink_has(mail, "Subject: [cairn P2] opened:"), 10, "mail: no opened notice");
+	ck_assert(tu_sink_has(mail, "RCPT TO:<ops@example.org>"));
 	WAIT_FOR(am_lists(am_port, "\"alertname\":\"BackupFailed\""), 10,
 		 "alertmanager does not list the alert");
-	WAIT_FOR(sink_has(amhook, "\"status\":\"firing\""), 10, "alertmanager did not notify");
+	WAIT_FOR(tu_sink_has(amhook, "\"status\":\"firing\""), 10, "alertmanager did not notify");
 	/* acknowledged with the CLI */
 	ck_assert_int_eq(tu_sh("%s --config '%s' ack %lld > /dev/null", CAIRN_BIN, e.cfg, id), 0);
 	ck_assert(incident_state_is(&e, "acknowledged"));
@@ -560,10 +393,10 @@ START_TEST(daemon_incident)
 	json_decref(ok);
 	/* the incident resolves itself, and every receiver hears it */
 	WAIT_FOR(incident_state_is(&e, "resolved"), 15, "the incident did not resolve");
-	WAIT_FOR(sink_has(hook, "\"event\":\"resolved\""), 10, "webhook: no resolved notice");
-	WAIT_FOR(sink_has(mail, "resolved:"), 10, "mail: no resolved notice");
+	WAIT_FOR(tu_sink_has(hook, "\"event\":\"resolved\""), 10, "webhook: no resolved notice");
+	WAIT_FOR(tu_sink_has(mail, "resolved:"), 10, "mail: no resolved notice");
 	WAIT_FOR(!am_lists(am_port, "BackupFailed"), 10, "alertmanager still lists the alert");
-	WAIT_FOR(sink_has(amhook, "\"status\":\"resolved\""), 10, "alertmanager: no resolved");
+	WAIT_FOR(tu_sink_has(amhook, "\"status\":\"resolved\""), 10, "alertmanager: no resolved");
 	double secs = (double)(cairn_now_ns() - t0) / 1e9;
 	fprintf(stderr, "daemon_incident: failure to resolution in %.1f s\n", secs);
 	/* the review and the metrics */
@@ -572,7 +405,7 @@ START_TEST(daemon_incident)
 			       "'%s/review.md'", CAIRN_BIN, e.cfg, id, dir, dir, dir), 0);
 	char url[256], *body;
 	snprintf(url, sizeof(url), "%s/metrics", e.base);
-	ck_assert_int_eq(http("GET", url, NULL, &body), 200);
+	ck_assert_int_eq(tu_http("GET", url, NULL, &body), 200);
 	ck_assert_ptr_nonnull(strstr(body, "cairn_runs_total{job=\"host01/backup\",client="
 					   "\"host01\",kind=\"backup\",status=\"failed\"} "));
 	ck_assert_ptr_nonnull(strstr(body, "cairn_runs_total{job=\"host01/backup:verify\""));
@@ -580,9 +413,9 @@ START_TEST(daemon_incident)
 	ck_assert_int_eq(daemon_stop(&e, SIGTERM), 0);
 	kill(am, SIGTERM);
 	waitpid(am, NULL, 0);
-	sink_stop(hook);
-	sink_stop(mail);
-	sink_stop(amhook);
+	tu_sink_stop(hook);
+	tu_sink_stop(mail);
+	tu_sink_stop(amhook);
 	env_done(&e);
 }
 END_TEST

@@ -18,136 +18,7 @@
 
 #include "tests/sched/sched_test.h"
 #include "tests/support/check_main.h"
-
-/* ---- a one-connection-at-a-time server in a thread ---- */
-
-typedef struct sink {
-	int fd, port;
-	int smtp;               /* 0 = HTTP */
-	int status;             /* HTTP status to answer */
-	int count;
-	char req[65536];        /* last request (HTTP) or session transcript (SMTP) */
-	pthread_t th;
-	pthread_mutex_t mu;
-} sink;
-
-static int read_line(int fd, char *buf, size_t len)
-{
-	size_t k = 0;
-	while (k + 1 < len) {
-		char ch;
-		if (read(fd, &ch, 1) != 1)
-			return -1;
-		buf[k++] = ch;
-		if (ch == '\n')
-			break;
-	}
-	buf[k] = 0;
-	return (int)k;
-}
-
-static void say(int fd, const char *s)
-{
-	if (write(fd, s, strlen(s)) < 0)
-		return;
-}
-
-static void serve_http(sink *sk, int c)
-{
-	char buf[65536];
-	size_t k = 0;
-	ssize_t r;
-	char *body = NULL;
-	while (k + 1 < sizeof(buf) && (r = read(c, buf + k, sizeof(buf) - 1 - k)) > 0) {
-		k += (size_t)r;
-		buf[k] = 0;
-		if ((body = strstr(buf, "\r\n\r\n"))) {
-			char *cl = strcasestr(buf, "Content-Length:");
-			size_t want = cl ? strtoul(cl + 15, NULL, 10) : 0;
-			if (k - (size_t)(body + 4 - buf) >= want)
-				break;
-		}
-	}
-	pthread_mutex_lock(&sk->mu);
-	memcpy(sk->req, buf, k + 1);
-	sk->count++;
-	pthread_mutex_unlock(&sk->mu);
-	char resp[128];
-	snprintf(resp, sizeof(resp), "HTTP/1.1 %d X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-		 sk->status);
-	say(c, resp);
-}
-
-static void serve_smtp(sink *sk, int c)
-{
-	char line[2048], log[65536] = "";
-	say(c, "220 sink ESMTP\r\n");
-	int data = 0;
-	while (read_line(c, line, sizeof(line)) > 0) {
-		if (strlen(log) + strlen(line) < sizeof(log) - 1)
-			strcat(log, line);
-		if (data) {
-			if (!strcmp(line, ".\r\n")) {
-				data = 0;
-				say(c, "250 queued\r\n");
-			}
-			continue;
-		}
-		if (!strncasecmp(line, "EHLO", 4) || !strncasecmp(line, "HELO", 4))
-			say(c, "250 sink\r\n");
-		else if (!strncasecmp(line, "DATA", 4))
-			data = 1, say(c, "354 go\r\n");
-		else if (!strncasecmp(line, "QUIT", 4)) {
-			say(c, "221 bye\r\n");
-			break;
-		} else
-			say(c, "250 ok\r\n");
-	}
-	pthread_mutex_lock(&sk->mu);
-	snprintf(sk->req, sizeof(sk->req), "%s", log);
-	sk->count++;
-	pthread_mutex_unlock(&sk->mu);
-}
-
-static void *sink_main(void *ud)
-{
-	sink *sk = ud;
-	for (;;) {
-		int c = accept(sk->fd, NULL, NULL);
-		if (c < 0)
-			return NULL;
-		if (sk->smtp)
-			serve_smtp(sk, c);
-		else
-			serve_http(sk, c);
-		close(c);
-	}
-}
-
-static void sink_start(sink *sk, int smtp)
-{
-	memset(sk, 0, sizeof(*sk));
-	sk->smtp = smtp;
-	sk->status = 200;
-	pthread_mutex_init(&sk->mu, NULL);
-	sk->fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {0};
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(sk->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	socklen_t al = sizeof(a);
-	getsockname(sk->fd, (struct sockaddr *)&a, &al);
-	sk->port = ntohs(a.sin_port);
-	ck_assert_int_eq(listen(sk->fd, 16), 0);
-	pthread_create(&sk->th, NULL, sink_main, sk);
-}
-
-static void sink_stop(sink *sk)
-{
-	shutdown(sk->fd, SHUT_RDWR);
-	close(sk->fd);
-	pthread_join(sk->th, NULL);
-}
+#include "tests/support/sink.h"
 
 static cairn_notice mknotice(cairn_notice_kind k, const char *client)
 {
@@ -176,10 +47,9 @@ static cairn_notice mknotice(cairn_notice_kind k, const char *client)
 
 START_TEST(notify_webhook)
 {
-	sink sk;
-	sink_start(&sk, 0);
+	tu_sink *sk = tu_sink_start(0);
 	char url[128];
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", sk.port);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/hook", sk->port);
 	cairn_cfg_notifier nf = {0};
 	nf.name = "hook";
 	nf.kind = CAIRN_NOTIFIER_WEBHOOK;
@@ -187,18 +57,18 @@ START_TEST(notify_webhook)
 	nf.timeout_s = 5;
 	cairn_notice nt = mknotice(CAIRN_NOTICE_OPENED, "host01");
 	ck_assert_msg(cairn_notify_send(&nf, &nt, 1000) == 0, "%s", cairn_error_last());
-	ck_assert_int_eq(sk.count, 1);
-	ck_assert_ptr_nonnull(strstr(sk.req, "POST /hook HTTP/1.1"));
-	ck_assert_ptr_nonnull(strcasestr(sk.req, "Content-Type: application/json"));
-	ck_assert_ptr_nonnull(strstr(sk.req, "\"event\":\"opened\""));
-	ck_assert_ptr_nonnull(strstr(sk.req, "\"client\":\"host01\""));
-	ck_assert_ptr_nonnull(strstr(sk.req, "\\\"disk\\\" on\\nfire")); /* escaped */
-	ck_assert_ptr_nonnull(strstr(sk.req, "\"priority\":\"P2\""));
+	ck_assert_int_eq(sk->count, 1);
+	ck_assert_ptr_nonnull(strstr(sk->last, "POST /hook HTTP/1.1"));
+	ck_assert_ptr_nonnull(strcasestr(sk->last, "Content-Type: application/json"));
+	ck_assert_ptr_nonnull(strstr(sk->last, "\"event\":\"opened\""));
+	ck_assert_ptr_nonnull(strstr(sk->last, "\"client\":\"host01\""));
+	ck_assert_ptr_nonnull(strstr(sk->last, "\\\"disk\\\" on\\nfire")); /* escaped */
+	ck_assert_ptr_nonnull(strstr(sk->last, "\"priority\":\"P2\""));
 	/* an error status is a failure */
-	sk.status = 500;
+	sk->status = 500;
 	ck_assert_int_eq(cairn_notify_send(&nf, &nt, 1000), -EIO);
 	ck_assert_ptr_nonnull(strstr(cairn_error_last(), "HTTP 500"));
-	sink_stop(&sk);
+	tu_sink_stop(sk);
 	/* nobody listening: a failure, quickly */
 	ck_assert_int_eq(cairn_notify_send(&nf, &nt, 1000), -EIO);
 }
@@ -206,10 +76,9 @@ END_TEST
 
 START_TEST(notify_email)
 {
-	sink sk;
-	sink_start(&sk, 1);
+	tu_sink *sk = tu_sink_start(1);
 	char url[128];
-	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d/cairn.test", sk.port);
+	snprintf(url, sizeof(url), "smtp://127.0.0.1:%d/cairn.test", sk->port);
 	char *to[] = {"ops@example.org", "oncall@example.org", NULL};
 	cairn_cfg_notifier nf = {0};
 	nf.name = "mail";
@@ -221,21 +90,21 @@ START_TEST(notify_email)
 	nf.timeout_s = 5;
 	cairn_notice nt = mknotice(CAIRN_NOTICE_ESCALATED, "host01");
 	ck_assert_msg(cairn_notify_send(&nf, &nt, 1780000000) == 0, "%s", cairn_error_last());
-	for (int i = 0; i < 200 && !sk.count; i++) /* the sink records after QUIT */
+	for (int i = 0; i < 200 && !sk->count; i++) /* the sink records after QUIT */
 		usleep(10000);
-	pthread_mutex_lock(&sk.mu);
-	ck_assert_int_eq(sk.count, 1);
-	pthread_mutex_unlock(&sk.mu);
-	ck_assert_ptr_nonnull(strstr(sk.req, "EHLO cairn.test"));
-	ck_assert_ptr_nonnull(strstr(sk.req, "MAIL FROM:<cairn@example.org>"));
-	ck_assert_ptr_nonnull(strstr(sk.req, "RCPT TO:<ops@example.org>"));
-	ck_assert_ptr_nonnull(strstr(sk.req, "RCPT TO:<oncall@example.org>"));
-	ck_assert_ptr_nonnull(strstr(sk.req, "Date: Thu, 28 May 2026 20:26:40 +0000\r\n"));
-	ck_assert_ptr_nonnull(strstr(sk.req, "Subject: [cairn P2] escalated: host01/backup failed:"
+	pthread_mutex_lock(&sk->mu);
+	ck_assert_int_eq(sk->count, 1);
+	pthread_mutex_unlock(&sk->mu);
+	ck_assert_ptr_nonnull(strstr(sk->last, "EHLO cairn.test"));
+	ck_assert_ptr_nonnull(strstr(sk->last, "MAIL FROM:<cairn@example.org>"));
+	ck_assert_ptr_nonnull(strstr(sk->last, "RCPT TO:<ops@example.org>"));
+	ck_assert_ptr_nonnull(strstr(sk->last, "RCPT TO:<oncall@example.org>"));
+	ck_assert_ptr_nonnull(strstr(sk->last, "Date: Thu, 28 May 2026 20:26:40 +0000\r\n"));
+	ck_assert_ptr_nonnull(strstr(sk->last, "Subject: [cairn P2] escalated: host01/backup failed:"
 					     " \"disk\" on fire\r\n"));
-	ck_assert_ptr_nonnull(strstr(sk.req, "Message-ID: <cairn-7-escalated-1780000000@cairnd>"));
-	ck_assert_ptr_nonnull(strstr(sk.req, "\r\n\r\nIncident 7"));
-	sink_stop(&sk);
+	ck_assert_ptr_nonnull(strstr(sk->last, "Message-ID: <cairn-7-escalated-1780000000@cairnd>"));
+	ck_assert_ptr_nonnull(strstr(sk->last, "\r\n\r\nIncident 7"));
+	tu_sink_stop(sk);
 }
 END_TEST
 
@@ -279,10 +148,9 @@ START_TEST(notify_deliver)
 {
 	char *dir = tu_mkdtemp("deliver");
 	cairn_store *s = st_open(dir);
-	sink sk;
-	sink_start(&sk, 0);
+	tu_sink *sk = tu_sink_start(0);
 	char url[128];
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", sk.port);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", sk->port);
 	cairn_cfg_notifier nfs[3] = {{0}, {0}, {0}};
 	nfs[0].name = "good";
 	nfs[0].url = url;
@@ -322,14 +190,14 @@ START_TEST(notify_deliver)
 	ck_assert_int_eq(cairn_incident_process(s, &cfg, &a, 1, 1000, &v, &n), 0);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_int_eq(cairn_notify_deliver(s, &cfg, &v[0], 1000), 1); /* "dead" failed */
-	ck_assert_int_eq(sk.count, 1);
+	ck_assert_int_eq(sk->count, 1);
 	int64_t id = v[0].incident.id;
 	free(v);
 	ck_assert_int_eq(cairn_incident_process(s, &cfg, &a, 1, 1000 + 3600, &v, &n), 0);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_int_eq(v[0].kind, CAIRN_NOTICE_ESCALATED);
 	ck_assert_int_eq(cairn_notify_deliver(s, &cfg, &v[0], 1000 + 3600), 1);
-	ck_assert_int_eq(sk.count, 3); /* good + pager */
+	ck_assert_int_eq(sk->count, 3); /* good + pager */
 	free(v);
 	cairn_timeline_entry *tl;
 	ck_assert_int_eq(cairn_store_timeline(s, id, &tl, &n), 0);
@@ -352,7 +220,7 @@ START_TEST(notify_deliver)
 	ck_assert_ptr_nonnull(strstr(tl[n - 1].text, "no route matches"));
 	free(tl);
 	free(v);
-	sink_stop(&sk);
+	tu_sink_stop(sk);
 	cairn_store_close(s);
 	tu_rmrf(dir);
 	free(dir);
@@ -360,30 +228,6 @@ START_TEST(notify_deliver)
 END_TEST
 
 /* ---- Alertmanager ---- */
-
-static size_t collect(char *p, size_t size, size_t n, void *ud)
-{
-	cairn_buf *b = ud;
-	cairn_buf_append(b, p, size * n);
-	return size * n;
-}
-
-static long http_get(const char *url, char **body)
-{
-	CURL *h = curl_easy_init();
-	cairn_buf b = CAIRN_BUF_INIT;
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 5L);
-	long code = 0;
-	if (curl_easy_perform(h) == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_cleanup(h);
-	cairn_buf_put_u8(&b, 0);
-	*body = (char *)b.data;
-	return code;
-}
 
 #define AM_BIN "/usr/bin/prometheus-alertmanager"
 
@@ -416,7 +260,7 @@ START_TEST(notify_alertmanager)
 	int ready = 0;
 	for (int i = 0; i < 100 && !ready; i++) {
 		usleep(50000);
-		ready = http_get(url, &body) == 200 && waitpid(pid, NULL, WNOHANG) == 0;
+		ready = tu_http("GET", url, NULL, &body) == 200 && waitpid(pid, NULL, WNOHANG) == 0;
 		free(body);
 	}
 	ck_assert_msg(ready, "alertmanager did not start on port %d", port);
@@ -433,7 +277,7 @@ START_TEST(notify_alertmanager)
 	ck_assert_msg(cairn_notify_send(&nf, &nt, now) == 0, "%s", cairn_error_last());
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v2/alerts?filter=client%%3D%%22host01"
 		 "%%22", port);
-	ck_assert_int_eq(http_get(url, &body), 200);
+	ck_assert_int_eq(tu_http("GET", url, NULL, &body), 200);
 	ck_assert_msg(strstr(body, "\"alertname\":\"BackupFailed\""), "%s", body);
 	ck_assert_ptr_nonnull(strstr(body, "\"job\":\"host01/backup\""));
 	ck_assert_ptr_nonnull(strstr(body, "\"state\":\"active\""));
@@ -442,7 +286,7 @@ START_TEST(notify_alertmanager)
 	/* resolved: same labels, endsAt = now; it leaves the active list */
 	nt = mknotice(CAIRN_NOTICE_RESOLVED, "host01");
 	ck_assert_msg(cairn_notify_send(&nf, &nt, now + 1) == 0, "%s", cairn_error_last());
-	ck_assert_int_eq(http_get(url, &body), 200);
+	ck_assert_int_eq(tu_http("GET", url, NULL, &body), 200);
 	ck_assert_msg(!strstr(body, "BackupFailed"), "still listed: %s", body);
 	free(body);
 	kill(pid, SIGTERM);
