@@ -126,41 +126,12 @@ static const char *at(const char *rel)
 	return b;
 }
 
-/* The whole file (NUL-terminated; "" if unreadable). */
-static char *slurp(const char *rel)
-{
-	FILE *f = fopen(at(rel), "rb");
-	size_t n = 0, cap = 4096;
-	char *s = malloc(cap);
-	if (f) {
-		size_t got;
-		while ((got = fread(s + n, 1, cap - n - 1, f)) > 0) {
-			n += got;
-			if (cap - n < 2)
-				s = realloc(s, cap *= 2);
-		}
-		fclose(f);
-	}
-	s[n] = 0;
-	return s;
-}
-
-/* Write @p len seeded pseudo-random bytes to @p rel (parents created). */
 static void mkfile(const char *rel, size_t len, uint64_t seed)
 {
-	tu_sh("mkdir -p \"$(dirname '%s')\"", at(rel));
-	FILE *f = fopen(at(rel), "wb");
-	ck_assert_msg(f != NULL, "cannot create %s", at(rel));
-	size_t blk = len < MIB ? (len ? len : 1) : MIB;
-	uint8_t *b = malloc(blk);
-	for (size_t off = 0, i = 0; off < len; off += blk, i++) {
-		size_t n = len - off < blk ? len - off : blk;
-		tu_fill_random(b, n, seed * 1000003 + i);
-		ck_assert(fwrite(b, 1, n, f) == n);
-	}
-	free(b);
-	ck_assert(fclose(f) == 0);
+	tu_write_random(at(rel), len, seed);
 }
+
+
 
 /* Objects (not temp files) in directory @p rel, without recursion. */
 static int count_objects(const char *rel)
@@ -214,8 +185,8 @@ static int run(const char *env, const char *fmt, ...)
 			 CAIRN_BIN, args);
 	free(out_s);
 	free(err_s);
-	out_s = slurp(".out");
-	err_s = slurp(".err");
+	out_s = tu_slurp(at(".out"));
+	err_s = tu_slurp(at(".err"));
 	EXPECT(code >= 0 && code < 128, "cairn %s: died (status %d); stderr:\n%s", args, code,
 	       err_s);
 	EXPECT(!strstr(err_s, "Sanitizer") && !strstr(err_s, "runtime error"),
@@ -254,7 +225,7 @@ static int kill_and_reap(pid_t pid, const char *what)
 	ck_assert(waitpid(pid, &st, 0) == pid);
 	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
 		return 1;
-	char *e = slurp(".bg.err");
+	char *e = tu_slurp(at(".bg.err"));
 	EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s finished with status %d:\n%s", what, st,
 	       e);
 	EXPECT(!strstr(e, "Sanitizer") && !strstr(e, "runtime error"), "%s: sanitizer:\n%s", what,
@@ -275,7 +246,7 @@ static int kill_after(pid_t pid, unsigned ms, const char *what, uint64_t *took)
 		int st;
 		if (waitpid(pid, &st, WNOHANG) == pid) {
 			*took = now_ms() - t0;
-			char *e = slurp(".bg.err");
+			char *e = tu_slurp(at(".bg.err"));
 			EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 			       "%s finished with status %d:\n%s", what, st, e);
 			EXPECT(!strstr(e, "Sanitizer") && !strstr(e, "runtime error"),
@@ -344,7 +315,7 @@ static void expect_restores(int line, const char *snap, const char *src)
 		return;
 	}
 	if (tu_sh("cd '%s' && " TREE_CMP " '%s' '%s%s/%s' >.cmp 2>&1", W, src, tgt, W, src)) {
-		char *c = slurp(".cmp");
+		char *c = tu_slurp(at(".cmp"));
 		expect_fail(line, "restored copy", "%s from %.12s differs:\n%.2000s", src, snap, c);
 		free(c);
 	}

@@ -103,41 +103,12 @@ static const char *at(const char *rel)
 	return b;
 }
 
-/* The whole file (NUL-terminated; "" if unreadable). */
-static char *slurp(const char *rel)
-{
-	FILE *f = fopen(at(rel), "rb");
-	size_t n = 0, cap = 4096;
-	char *s = malloc(cap);
-	if (f) {
-		size_t got;
-		while ((got = fread(s + n, 1, cap - n - 1, f)) > 0) {
-			n += got;
-			if (cap - n < 2)
-				s = realloc(s, cap *= 2);
-		}
-		fclose(f);
-	}
-	s[n] = 0;
-	return s;
-}
-
-/* Write @p len seeded pseudo-random bytes to @p rel (parents created). */
 static void mkfile(const char *rel, size_t len, uint64_t seed)
 {
-	tu_sh("mkdir -p \"$(dirname '%s')\"", at(rel));
-	FILE *f = fopen(at(rel), "wb");
-	ck_assert_msg(f != NULL, "cannot create %s", at(rel));
-	size_t blk = len < MIB ? (len ? len : 1) : MIB;
-	uint8_t *b = malloc(blk);
-	for (size_t off = 0, i = 0; off < len; off += blk, i++) {
-		size_t n = len - off < blk ? len - off : blk;
-		tu_fill_random(b, n, seed * 1000003 + i);
-		ck_assert(fwrite(b, 1, n, f) == n);
-	}
-	free(b);
-	ck_assert(fclose(f) == 0);
+	tu_write_random(at(rel), len, seed);
 }
+
+
 
 static int nlines(const char *s)
 {
@@ -199,8 +170,8 @@ static int run(const char *env, const char *fmt, ...)
 			 CAIRN_BIN, args);
 	free(out_s);
 	free(err_s);
-	out_s = slurp(".out");
-	err_s = slurp(".err");
+	out_s = tu_slurp(at(".out"));
+	err_s = tu_slurp(at(".err"));
 	EXPECT(code >= 0 && code < 128, "cairn %s: died (status %d); stderr:\n%s", args, code,
 	       err_s);
 	EXPECT(!strstr(err_s, "Sanitizer") && !strstr(err_s, "runtime error"),
@@ -262,7 +233,7 @@ static void expect_restores(int line, const char *g, const char *snap, const cha
 		return;
 	}
 	if (tu_sh("cd '%s' && " TREE_CMP " '%s' '%s%s/%s' >.cmp 2>&1", W, src, tgt, W, src)) {
-		char *c = slurp(".cmp");
+		char *c = tu_slurp(at(".cmp"));
 		expect_fail(line, "restored copy", "%s from %.12s differs:\n%.2000s", src, snap, c);
 		free(c);
 	}
@@ -471,7 +442,7 @@ START_TEST(test_corrupt_pack)
 	tu_sh("cd '%s' && find repo/data -type f | sort >packs2", W);
 	/* the largest pack the second backup wrote holds data of src2 only */
 	tu_sh("cd '%s' && comm -13 packs1 packs2 | xargs ls -S | head -n 1 >victim", W);
-	char *victim = slurp("victim");
+	char *victim = tu_slurp(at("victim"));
 	victim[strcspn(victim, "\n")] = 0;
 	expect_done();
 	ck_assert_msg(!strncmp(victim, "repo/data/", 10), "no new pack: '%s'", victim);
@@ -501,7 +472,7 @@ START_TEST(test_truncated_index)
 	char id[65], id2[65];
 	repo_with_snapshot(id);
 	tu_sh("cd '%s' && ls repo/index >segs", W);
-	char *seg = slurp("segs");
+	char *seg = tu_slurp(at("segs"));
 	ck_assert_msg(nlines(seg) == 1, "expected one index segment: %s", seg);
 	seg[strcspn(seg, "\n")] = 0;
 	char segname[128], segpath[160];
@@ -554,7 +525,7 @@ START_TEST(test_truncated_index_damaged_pack)
 	tu_sh("cd '%s' && ls repo/index >segs && find repo/data -type f | xargs ls -S | head -n 1 "
 	      ">victim",
 	      W);
-	char *seg = slurp("segs"), *victim = slurp("victim");
+	char *seg = tu_slurp(at("segs")), *victim = tu_slurp(at("victim"));
 	seg[strcspn(seg, "\n")] = 0;
 	victim[strcspn(victim, "\n")] = 0;
 	char segpath[160];
@@ -750,7 +721,7 @@ START_TEST(test_changing_file)
 	tu_sh("cd '%s' || exit 1; (while :; do head -c 4096 /dev/zero >>grow/big; sleep 0.005; "
 	      "done) >/dev/null 2>&1 & echo $! >appender",
 	      W);
-	char *ap = slurp("appender");
+	char *ap = tu_slurp(at("appender"));
 	pid_t app = (pid_t)atoi(ap);
 	free(ap);
 	ck_assert(app > 0);

@@ -312,26 +312,11 @@ static int reap(pid_t pid)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* A shell command's stdout as a number. */
-__attribute__((format(printf, 1, 2))) static uint64_t sh_u64(const char *fmt, ...)
-{
-	char cmd[2 * CAP], buf[64] = "";
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	FILE *p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	char *got = fgets(buf, sizeof(buf), p);
-	pclose(p);
-	ck_assert_msg(got && buf[0] >= '0' && buf[0] <= '9', "no number from: %s", cmd);
-	return strtoull(buf, NULL, 10);
-}
 
 /* Packs of a local repository directory. */
 static uint64_t local_packs(const char *dir)
 {
-	return sh_u64("find '%s/data' -type f 2>/dev/null | wc -l", dir);
+	return tu_sh_u64("find '%s/data' -type f 2>/dev/null | wc -l", dir);
 }
 
 /* The unsigned number after "key": in a JSON text (the first occurrence). */
@@ -367,19 +352,6 @@ static void restore_same(const tenv *e, const char *repo, const char *into, cons
 	tu_rmrf(t);
 }
 
-static void write_random(const char *path, size_t size, uint64_t seed)
-{
-	FILE *f = fopen(path, "wb");
-	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-	uint8_t *buf = malloc(MiB);
-	for (size_t off = 0; off < size; off += MiB) {
-		size_t n = size - off < MiB ? size - off : MiB;
-		tu_fill_random(buf, n, seed * 1000003 + off / MiB);
-		ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
-	}
-	free(buf);
-	ck_assert_int_eq(fclose(f), 0);
-}
 
 /* A directory <dir>/<rel> of @p files random files of @p each bytes. */
 static const char *random_tree(char *buf, const tenv *e, const char *rel, int files, size_t each,
@@ -389,7 +361,7 @@ static const char *random_tree(char *buf, const tenv *e, const char *rel, int fi
 	at_(buf, e, rel);
 	ck_assert_int_eq(mkdir(buf, 0755), 0);
 	for (int i = 0; i < files; i++)
-		write_random(pf(p, "%s/r%02d", buf, i), each, seed + (uint64_t)i);
+		tu_write_random(pf(p, "%s/r%02d", buf, i), each, seed + (uint64_t)i);
 	return buf;
 }
 
@@ -501,7 +473,7 @@ START_TEST(test_roundtrip_replica)
 	write_config(cfg, &e, "replica.yaml", 2, at_(jn, &e, "journal"), members, 3);
 	roundtrip(&e, pf(repo, "--config '%s' -r rep", cfg));
 	/* nothing was missed, and each member alone holds the whole repository */
-	ck_assert_uint_eq(sh_u64("cat '%s' 2>/dev/null | wc -l", jn), 0);
+	ck_assert_uint_eq(tu_sh_u64("cat '%s' 2>/dev/null | wc -l", jn), 0);
 	const char *addrs[] = {loc, rad, s3};
 	for (size_t i = 0; i < 3; i++) {
 		restore_same(&e, pf(one, "-r '%s'", addrs[i]), "alone", g_fixture);
@@ -556,9 +528,9 @@ START_TEST(test_member_dies)
 		show_log(&e);
 	ck_assert_msg(rc == 0, "backup with one member of three dead: exit %d", rc);
 	/* what S3 missed is journaled, and only S3 missed anything */
-	uint64_t missed = sh_u64("grep -cF ' missing %s ' '%s'", s3, jn);
+	uint64_t missed = tu_sh_u64("grep -cF ' missing %s ' '%s'", s3, jn);
 	ck_assert_uint_ge(missed, 2); /* packs, the index, the snapshot */
-	ck_assert_uint_eq(sh_u64("grep -vF ' %s ' '%s' | grep -vc ' locks/'", s3, jn), 0);
+	ck_assert_uint_eq(tu_sh_u64("grep -vF ' %s ' '%s' | grep -vc ' locks/'", s3, jn), 0);
 
 	/* repair needs no passphrase; then the S3 copy alone is complete */
 	unsetenv("CAIRN_PASSWORD");
@@ -570,7 +542,7 @@ START_TEST(test_member_dies)
 	ck_assert_ptr_nonnull(strstr(out, "missing, copying"));
 	ck_assert_ptr_nonnull(strstr(out, s3));
 	free(out);
-	ck_assert_uint_eq(sh_u64("cat '%s' | wc -l", jn), 0); /* emptied by a clean repair */
+	ck_assert_uint_eq(tu_sh_u64("cat '%s' | wc -l", jn), 0); /* emptied by a clean repair */
 	/* the backup's lock, whose deletion S3 missed, was removed there too */
 	cairn_buf names = CAIRN_BUF_INIT;
 	ck_assert_uint_eq(list_target(s3, "locks/", &names), 0);
@@ -683,8 +655,8 @@ START_TEST(test_corrupt_copy)
 	    out);
 	free(out);
 	/* the bad copies are journaled already */
-	ck_assert_uint_ge(sh_u64("grep -cF ' bad %s %s' '%s'", rad, pack, jn), 1);
-	ck_assert_uint_ge(sh_u64("grep -cF ' bad %s %s' '%s'", s3, pack, jn), 1);
+	ck_assert_uint_ge(tu_sh_u64("grep -cF ' bad %s %s' '%s'", rad, pack, jn), 1);
+	ck_assert_uint_ge(tu_sh_u64("grep -cF ' bad %s %s' '%s'", s3, pack, jn), 1);
 
 	/* scrub (keyless) finds both, naming object and member */
 	unsetenv("CAIRN_PASSWORD");

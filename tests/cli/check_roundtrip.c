@@ -125,21 +125,6 @@ __attribute__((format(printf, 3, 4))) static int cairn_out(const tenv *e, char *
 		ck_assert_msg(rc_ == 0, "cairn " __VA_ARGS__);                                     \
 	} while (0)
 
-/* A shell command's stdout as a number. */
-__attribute__((format(printf, 1, 2))) static uint64_t sh_u64(const char *fmt, ...)
-{
-	char cmd[2 * CAP], buf[64] = "";
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	FILE *p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	char *got = fgets(buf, sizeof(buf), p);
-	pclose(p);
-	ck_assert_msg(got && buf[0] >= '0' && buf[0] <= '9', "no number from: %s", cmd);
-	return strtoull(buf, NULL, 10);
-}
 
 /* The unsigned number after "key": in a JSON text (the first occurrence). */
 static uint64_t json_u64(const char *js, const char *key)
@@ -223,24 +208,11 @@ static void restore_same(const tenv *e, const char *spec, const char *into, cons
 	same_tree(e, ref, got);
 }
 
-static void write_random(const char *path, size_t size, uint64_t seed)
-{
-	FILE *f = fopen(path, "wb");
-	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-	uint8_t *buf = malloc(MiB);
-	for (size_t off = 0; off < size; off += MiB) {
-		size_t n = size - off < MiB ? size - off : MiB;
-		tu_fill_random(buf, n, seed * 1000003 + off / MiB);
-		ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
-	}
-	free(buf);
-	ck_assert_int_eq(fclose(f), 0);
-}
 
 /* Regular files below @p dir (each name of a hard-linked inode counts). */
 static uint64_t count_files(const char *dir)
 {
-	return sh_u64("find '%s' -type f -printf x | wc -c", dir);
+	return tu_sh_u64("find '%s' -type f -printf x | wc -c", dir);
 }
 
 /* 1. Round trip of the hard fixture (3 GiB sparse file) ------------------- */
@@ -280,7 +252,7 @@ START_TEST(test_unchanged)
 	out_ok(&e, &js, "--json backup '%s'", src);
 	ck_assert_uint_eq(json_u64(js, "files_new"), nfiles);
 	free(js);
-	uint64_t before = sh_u64("du -sb '%s' | cut -f1", repo);
+	uint64_t before = tu_sh_u64("du -sb '%s' | cut -f1", repo);
 
 	out_ok(&e, &js, "--json backup '%s'", src);
 	ck_assert_uint_eq(json_u64(js, "files_unchanged"), nfiles);
@@ -290,7 +262,7 @@ START_TEST(test_unchanged)
 	/* no file content read: every file matched the parent snapshot by its metadata */
 	ck_assert_uint_eq(json_u64(js, "bytes_read"), 0);
 	free(js);
-	uint64_t after = sh_u64("du -sb '%s' | cut -f1", repo);
+	uint64_t after = tu_sh_u64("du -sb '%s' | cut -f1", repo);
 	ck_assert_uint_ge(after, before);
 	ck_assert_msg((after - before) * 100 < before, "repository grew from %llu to %llu bytes",
 		      (unsigned long long)before, (unsigned long long)after);
@@ -325,7 +297,7 @@ START_TEST(test_incremental)
 	ck_assert_int_eq(pwrite(fd, blk, sizeof(blk), 10 * MiB + 123), (ssize_t)sizeof(blk));
 	close(fd);
 	ck_assert_int_eq(tu_sh("printf 'appended\\n' >>'%s/src/data/text'", e.dir), 0);
-	write_random(at_(p, &e, "src/data/added"), 3 * MiB + 5, 7);
+	tu_write_random(at_(p, &e, "src/data/added"), 3 * MiB + 5, 7);
 	ck_assert_int_eq(unlink(at_(p, &e, "src/many/f123")), 0);
 
 	out_ok(&e, &js, "--json backup '%s'", src);
@@ -392,8 +364,8 @@ START_TEST(test_partial_and_ls)
 			 0);
 	/* and nothing else is there: src, names/..., data, data/text */
 	pf(q, "%s%s", rst, src);
-	ck_assert_uint_eq(sh_u64("find '%s' -printf x | wc -c", q),
-			  sh_u64("find '%s/names' -printf x | wc -c", src) + 3);
+	ck_assert_uint_eq(tu_sh_u64("find '%s' -printf x | wc -c", q),
+			  tu_sh_u64("find '%s/names' -printf x | wc -c", src) + 3);
 
 	/* ls of one directory: its entries, non-printable bytes and '\' escaped as \xNN */
 	out_ok(&e, &out, "ls latest '%s/names'", src);
@@ -404,7 +376,7 @@ START_TEST(test_partial_and_ls)
 		pf(p, "%s/names%s", src, expect[i]);
 		ck_assert_msg(has_line(out, p), "ls lacks '%s'", p);
 	}
-	ck_assert_uint_eq(count_lines(out), sh_u64("find '%s/names' -printf x | wc -c", src));
+	ck_assert_uint_eq(count_lines(out), tu_sh_u64("find '%s/names' -printf x | wc -c", src));
 	ck_assert_ptr_null(strchr(out, '\t'));
 	free(out);
 
@@ -413,7 +385,7 @@ START_TEST(test_partial_and_ls)
 	uint64_t above = 0; /* "/a/b/src" has two: /a and /a/b */
 	for (const char *s = src + 1; *s; s++)
 		above += *s == '/';
-	ck_assert_uint_eq(count_lines(out), sh_u64("find '%s' -printf x | wc -c", src) + above);
+	ck_assert_uint_eq(count_lines(out), tu_sh_u64("find '%s' -printf x | wc -c", src) + above);
 	pf(p, "%s/deep/d01/d02", src);
 	ck_assert(has_line(out, p));
 	free(out);
@@ -608,10 +580,10 @@ START_TEST(test_retention_cli)
 	tenv_init(&e, "forget", "");
 	at_(src, &e, "src");
 	ck_assert_int_eq(mkdir(src, 0755), 0);
-	write_random(at_(p, &e, "src/shared"), 3 * MiB, 1);
+	tu_write_random(at_(p, &e, "src/shared"), 3 * MiB, 1);
 	for (int i = 0; i < 5; i++) {
 		/* data unique to each snapshot, and a small changing file */
-		write_random(at_(p, &e, "src/unique"), 2 * MiB + (size_t)i, 100 + (uint64_t)i);
+		tu_write_random(at_(p, &e, "src/unique"), 2 * MiB + (size_t)i, 100 + (uint64_t)i);
 		ck_assert_int_eq(tu_sh("echo %d >'%s/counter'", i, src), 0);
 		out_ok(&e, &js, "--json backup '%s'", src);
 		const char *id = strstr(js, "\"snapshot_id\":\"");
@@ -664,7 +636,7 @@ START_TEST(test_prune_repack)
 	/* 24 files of random data (a few chunks each); the even ones go away */
 	for (int i = 0; i < 24; i++) {
 		pf(p, "%s/f%02d", src, i);
-		write_random(p, 300000 + (size_t)i * 1000, 500 + (uint64_t)i);
+		tu_write_random(p, 300000 + (size_t)i * 1000, 500 + (uint64_t)i);
 	}
 	run_ok(&e, "-q --threads 1 backup '%s'", src);
 	for (int i = 0; i < 24; i += 2) {
@@ -727,7 +699,7 @@ START_TEST(test_concurrent_backups)
 	ck_assert_int_eq(tu_sh("cp -a '%s/data/r20971520' '%s/shared'", d1, d2), 0);
 	for (int i = 0; i < 8; i++) {
 		pf(p, "%s/own%d", d2, i);
-		write_random(p, MiB + (size_t)i, 900 + (uint64_t)i);
+		tu_write_random(p, MiB + (size_t)i, 900 + (uint64_t)i);
 	}
 	char cmd1[CAP], cmd2[CAP];
 	pf(cmd1, "'%s' -r '%s/repo' --cache-dir '%s/c1' -q backup '%s'",
@@ -738,8 +710,8 @@ START_TEST(test_concurrent_backups)
 			       "(%s; echo $? >'%s/rc2') >>'%s/log' 2>&1 & wait",
 			       cmd1, e.dir, e.dir, cmd2, e.dir, e.dir),
 			 0);
-	ck_assert_uint_eq(sh_u64("cat '%s/rc1'", e.dir), 0);
-	ck_assert_uint_eq(sh_u64("cat '%s/rc2'", e.dir), 0);
+	ck_assert_uint_eq(tu_sh_u64("cat '%s/rc1'", e.dir), 0);
+	ck_assert_uint_eq(tu_sh_u64("cat '%s/rc2'", e.dir), 0);
 	ck_assert_uint_eq(snapshot_ids(&e, ids, 4), 2);
 	char spec[CAP];
 	pf(spec, "latest --path '%s'", d1);
@@ -788,7 +760,7 @@ START_TEST(test_prune_during_backup)
 	ck_assert_int_eq(mkdir(big, 0755), 0);
 	for (int i = 0; i < 6; i++) {
 		pf(p, "%s/r%d", big, i);
-		write_random(p, 50 * MiB, 300 + (uint64_t)i);
+		tu_write_random(p, 50 * MiB, 300 + (uint64_t)i);
 	}
 	FILE *f = fopen(at_(p, &e, "race.sh"), "w");
 	ck_assert_ptr_nonnull(f);
@@ -796,7 +768,7 @@ START_TEST(test_prune_during_backup)
 	fclose(f);
 	int rc = tu_sh("sh '%s/race.sh' '%s' '%s/repo' '%s'", e.dir, CAIRN_BIN, e.dir, e.dir);
 	ck_assert_int_eq(rc, 0);
-	ck_assert_uint_eq(sh_u64("cat '%s/backup.rc'", e.dir), 0);
+	ck_assert_uint_eq(tu_sh_u64("cat '%s/backup.rc'", e.dir), 0);
 
 	f = fopen(at_(p, &e, "prune.codes"), "r");
 	ck_assert_msg(f != NULL, "the backup ended before any prune was tried");
@@ -819,7 +791,7 @@ START_TEST(test_prune_during_backup)
 	fclose(f);
 	ck_assert_msg(locked >= 1, "no prune was refused (%d tried)", n);
 	/* refused prunes leave no lock behind, and a prune now runs */
-	ck_assert_uint_eq(sh_u64("find '%s/repo/locks' -type f | wc -l", e.dir), 0);
+	ck_assert_uint_eq(tu_sh_u64("find '%s/repo/locks' -type f | wc -l", e.dir), 0);
 	run_ok(&e, "-q prune");
 	run_ok(&e, "-q check --read-data");
 	restore_same(&e, "latest", "restored", big, big);
@@ -846,7 +818,7 @@ START_TEST(test_backup_after_foreign_prune)
 	tenv_init(&e, "stale-index", "");
 	at_(src, &e, "src");
 	ck_assert_int_eq(mkdir(src, 0755), 0);
-	write_random(at_(p, &e, "src/data"), 4 * MiB, 77);
+	tu_write_random(at_(p, &e, "src/data"), 4 * MiB, 77);
 	run_ok(&e, "-q backup '%s'", src);
 	ck_assert_uint_eq(snapshot_ids(&e, ids, 4), 1);
 	run_ok(&e, "-q forget %s", ids[0]);
@@ -920,7 +892,7 @@ START_TEST(test_keys)
 	tenv_init(&e, "keys", "");
 	at_(src, &e, "src");
 	ck_assert_int_eq(mkdir(src, 0755), 0);
-	write_random(at_(p, &e, "src/f"), 100000, 5);
+	tu_write_random(at_(p, &e, "src/f"), 100000, 5);
 	run_ok(&e, "-q backup '%s'", src);
 	ck_assert_uint_eq(key_ids(&e, ids, 4, &cur), 1);
 	ck_assert_int_eq(cur, 0);

@@ -116,22 +116,6 @@ __attribute__((format(printf, 2, 3))) static int run(char **out, const char *fmt
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* A shell command's output as a number. */
-__attribute__((format(printf, 1, 2))) static uint64_t sh_u64(const char *fmt, ...)
-{
-	char cmd[CAP], buf[64] = "";
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	ck_assert(n > 0 && n < CAP);
-	FILE *p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	char *got = fgets(buf, sizeof(buf), p);
-	pclose(p);
-	ck_assert_msg(got && buf[0] >= '0' && buf[0] <= '9', "no number from: %s", cmd);
-	return strtoull(buf, NULL, 10);
-}
 
 /* One replica set: t0, t1, t2, journal, cfg.yaml in dir. */
 typedef struct rs {
@@ -467,9 +451,9 @@ START_TEST(drill_figures_sample_rotation)
 	ck_assert(jnum(a, "meta_checked") >= jnum(a, "files"));
 	double share = jnum(a, "fetched_share");
 	/* measured: bytes restored in the sandbox over the bytes of the source */
-	double on_disk = (double)sh_u64("find '%s' -type f -printf '%%s\\n' | "
+	double on_disk = (double)tu_sh_u64("find '%s' -type f -printf '%%s\\n' | "
 					"awk '{s+=$1} END {printf \"%%d\", s}'", sb1);
-	double src_bytes = (double)sh_u64("find '%s' -type f -printf '%%s\\n' | "
+	double src_bytes = (double)tu_sh_u64("find '%s' -type f -printf '%%s\\n' | "
 					  "awk '{s+=$1} END {printf \"%%d\", s}'", g_src);
 	double measured = on_disk / src_bytes;
 	ck_assert_double_eq(on_disk, jnum(a, "bytes"));
@@ -477,9 +461,9 @@ START_TEST(drill_figures_sample_rotation)
 	/* fetched: what the drill read (pread) from target 0 over the size of its packs */
 	double io = -1;
 	if (strace[0]) {
-		double got = (double)sh_u64("awk '/pread64/ && /= [0-9]+$/ {s+=$NF} END "
+		double got = (double)tu_sh_u64("awk '/pread64/ && /= [0-9]+$/ {s+=$NF} END "
 					    "{printf \"%%d\", s}' '%s'", trace);
-		double packs = (double)sh_u64("du -sb '%s/data' | cut -f1", r.t[0]);
+		double packs = (double)tu_sh_u64("du -sb '%s/data' | cut -f1", r.t[0]);
 		io = got / packs;
 		ck_assert_msg(io >= 0.04 && io <= 0.2, "read %.0f of %.0f pack bytes", got, packs);
 	}

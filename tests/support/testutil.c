@@ -1,9 +1,12 @@
 #include "tests/support/testutil.h"
 
+#include <check.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,4 +78,59 @@ int tu_sh(const char *fmt, ...)
 	if (st == -1 || !WIFEXITED(st))
 		return -1;
 	return WEXITSTATUS(st);
+}
+
+uint64_t tu_sh_u64(const char *fmt, ...)
+{
+	char cmd[16384], buf[64] = "";
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	FILE *p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	char *got = fgets(buf, sizeof(buf), p);
+	pclose(p);
+	ck_assert_msg(got && buf[0] >= '0' && buf[0] <= '9', "no number from: %s", cmd);
+	return strtoull(buf, NULL, 10);
+}
+
+void tu_write_random(const char *path, size_t size, uint64_t seed)
+{
+	const size_t blk = 1u << 20;
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (char *q = strchr(dir + 1, '/'); q; q = strchr(q + 1, '/')) {
+		*q = 0;
+		mkdir(dir, 0755); /* parents; existing ones are fine */
+		*q = '/';
+	}
+	FILE *f = fopen(path, "wb");
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	uint8_t *buf = malloc(blk);
+	for (size_t off = 0; off < size; off += blk) {
+		size_t n = size - off < blk ? size - off : blk;
+		tu_fill_random(buf, n, seed * 1000003 + off / blk);
+		ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
+	}
+	free(buf);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+char *tu_slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n = 0, cap = 4096;
+	char *s = malloc(cap);
+	if (f) {
+		size_t got;
+		while ((got = fread(s + n, 1, cap - n - 1, f)) > 0) {
+			n += got;
+			if (cap - n < 2)
+				s = realloc(s, cap *= 2);
+		}
+		fclose(f);
+	}
+	s[n] = 0;
+	return s;
 }

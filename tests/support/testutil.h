@@ -18,5 +18,11 @@ void tu_fill_random(void *buf, size_t len, uint64_t seed);
 void tu_fill_text(void *buf, size_t len, uint64_t seed);
 /** Run a shell command (printf-style); returns its exit status (or -1). */
 int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** A shell command's stdout as a number (the test fails if there is none). */
+uint64_t tu_sh_u64(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** Write @p size seeded pseudo-random bytes to @p path (parents created), 1 MiB per seed step. */
+void tu_write_random(const char *path, size_t size, uint64_t seed);
+/** The whole file, NUL-terminated, malloc'd ("" if unreadable). */
+char *tu_slurp(const char *path);
 
 #endif
