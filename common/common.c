@@ -46,6 +46,19 @@ unsigned cairn_error_seq(void)
 	return errseq;
 }
 
+void cairn_say(void (*report)(void *payload, const char *msg), void *payload, const char *fmt,
+	       ...)
+{
+	if (!report)
+		return;
+	char msg[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	report(payload, msg);
+}
+
 void cairn_error_clear(void)
 {
 	errmsg[0] = 0;

@@ -36,6 +36,10 @@ int cairn_error_set(int code, const char *fmt, ...) __attribute__((format(printf
  */
 int cairn_error_wrap(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/** Format a message and hand it to @p report (nothing if @p report is NULL). */
+void cairn_say(void (*report)(void *payload, const char *msg), void *payload, const char *fmt,
+	       ...) __attribute__((format(printf, 3, 4)));
+
 /** Message of the last failure on this thread; never NULL ("" if none). */
 const char *cairn_error_last(void);
 

@@ -32,34 +32,36 @@ typedef struct ck {
 	pthread_mutex_t mu; /* reports, counters and damage while packs are read in parallel */
 } ck;
 
+static void vreport(ck *c, int level, const char *fmt, va_list ap)
+{
+	char msg[2048];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	pthread_mutex_lock(&c->mu);
+	if (level == CAIRN_CHECK_ERROR)
+		c->res->errors++;
+	else
+		c->res->warnings++;
+	if (c->report)
+		c->report(c->payload, level, msg);
+	pthread_mutex_unlock(&c->mu);
+}
+
 static void err(ck *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void err(ck *c, const char *fmt, ...)
 {
-	char msg[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vreport(c, CAIRN_CHECK_ERROR, fmt, ap);
 	va_end(ap);
-	pthread_mutex_lock(&c->mu);
-	c->res->errors++;
-	if (c->report)
-		c->report(c->payload, CAIRN_CHECK_ERROR, msg);
-	pthread_mutex_unlock(&c->mu);
 }
 
 static void warn(ck *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void warn(ck *c, const char *fmt, ...)
 {
-	char msg[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vreport(c, CAIRN_CHECK_WARNING, fmt, ap);
 	va_end(ap);
-	pthread_mutex_lock(&c->mu);
-	c->res->warnings++;
-	if (c->report)
-		c->report(c->payload, CAIRN_CHECK_WARNING, msg);
-	pthread_mutex_unlock(&c->mu);
 }
 
 /* Remember damage: a whole pack (by index number), or one blob of pack @p no. */

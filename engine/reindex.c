@@ -14,19 +14,6 @@
 
 #include "engine/repo_int.h"
 
-static void say(void (*report)(void *, const char *), void *payload, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void say(void (*report)(void *, const char *), void *payload, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (report)
-		report(payload, msg);
-}
-
 /* Read one pack and append its good blobs to @p seg. */
 static void reindex_pack(cairn_repo *r, cairn_codec *cx, const char *name, cairn_idxseg *seg,
 			 cairn_reindex_result *res, void (*report)(void *, const char *),
@@ -45,7 +32,7 @@ static void reindex_pack(cairn_repo *r, cairn_codec *cx, const char *name, cairn
 	    cairn_pack_footer(b.data + b.len - CAIRN_PACK_FOOTER, b.len, &tl) < 0 ||
 	    cairn_pack_trailer_parse(&tr, b.data + b.len - tl, tl, b.len) < 0) {
 		res->packs_bad++;
-		say(report, payload, "%s: unreadable, dropped from the index: %s", name,
+		cairn_say(report, payload, "%s: unreadable, dropped from the index: %s", name,
 		    cairn_error_last());
 		cairn_buf_free(&b);
 		return;
@@ -55,7 +42,7 @@ static void reindex_pack(cairn_repo *r, cairn_codec *cx, const char *name, cairn
 	cairn_pack_trailer_free(&tr);
 	if (rc < 0) {
 		res->packs_bad++;
-		say(report, payload, "%s: header unreadable, dropped from the index: %s", name,
+		cairn_say(report, payload, "%s: header unreadable, dropped from the index: %s", name,
 		    cairn_error_last());
 		cairn_buf_free(&b);
 		return;
@@ -70,7 +57,7 @@ static void reindex_pack(cairn_repo *r, cairn_codec *cx, const char *name, cairn
 			char hex[65];
 			cairn_hex(hex, e[i].id, 32);
 			res->blobs_dropped++;
-			say(report, payload, "%s: blob %.16s at offset %u is damaged, dropped", name,
+			cairn_say(report, payload, "%s: blob %.16s at offset %u is damaged, dropped", name,
 			    hex, e[i].offset);
 		}
 	}

@@ -25,19 +25,6 @@ static int is_lock(const char *name)
 	return !strncmp(name, "locks/", 6);
 }
 
-static void say(void (*report)(void *, const char *), void *payload, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void say(void (*report)(void *, const char *), void *payload, const char *fmt, ...)
-{
-	char msg[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (report)
-		report(payload, msg);
-}
-
 static void jot(int fd, const char *what, const char *member, const char *name)
 {
 	if (fd < 0)
@@ -82,7 +69,7 @@ int cairn_scrub(cairn_target *t, size_t member, const char *journal, cairn_scrub
 		}
 		if (r < 0) {
 			res->corrupt++;
-			say(report, payload, "%s on %s: %s", mine.names[i], m->name, cairn_error_last());
+			cairn_say(report, payload, "%s on %s: %s", mine.names[i], m->name, cairn_error_last());
 			jot(jfd, "bad", m->name, mine.names[i]);
 		}
 	}
@@ -94,7 +81,7 @@ int cairn_scrub(cairn_target *t, size_t member, const char *journal, cairn_scrub
 		cairn_target *o = cairn_target_member(t, k);
 		cairn_listing other = {0};
 		if (cairn_target_list_all(o, "", &other) < 0) {
-			say(report, payload, "%s: cannot list for comparison: %s", o->name,
+			cairn_say(report, payload, "%s: cannot list for comparison: %s", o->name,
 			    cairn_error_last());
 			cairn_listing_free(&other);
 			continue;
@@ -105,12 +92,12 @@ int cairn_scrub(cairn_target *t, size_t member, const char *journal, cairn_scrub
 			long j = cairn_listing_find(&mine, other.names[i]);
 			if (j < 0) {
 				res->missing++;
-				say(report, payload, "%s: missing on %s (present on %s)", other.names[i],
+				cairn_say(report, payload, "%s: missing on %s (present on %s)", other.names[i],
 				    m->name, o->name);
 				jot(jfd, "missing", m->name, other.names[i]);
 			} else if (mine.sizes[j] != other.sizes[i]) {
 				res->mismatched++;
-				say(report, payload, "%s: %llu bytes on %s, %llu on %s", other.names[i],
+				cairn_say(report, payload, "%s: %llu bytes on %s, %llu on %s", other.names[i],
 				    (unsigned long long)mine.sizes[j], m->name,
 				    (unsigned long long)other.sizes[i], o->name);
 			}
@@ -120,7 +107,7 @@ int cairn_scrub(cairn_target *t, size_t member, const char *journal, cairn_scrub
 				continue;
 			if (cairn_listing_find(&other, mine.names[i]) < 0) {
 				res->orphaned++;
-				say(report, payload, "%s: on %s but not on %s", mine.names[i], m->name,
+				cairn_say(report, payload, "%s: on %s but not on %s", mine.names[i], m->name,
 				    o->name);
 			}
 		}
