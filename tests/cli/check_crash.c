@@ -56,46 +56,8 @@
 static pid_t runner; /* the suite runner's pid: names our directories, for the sweep */
 static char *W;      /* this test's directory (the commands run in it) */
 static char *out_s, *err_s;
-static char failures[16384];
-static size_t flen;
-static int nfail, rt_counter;
+static int rt_counter;
 static uint64_t rng;
-
-/* --- recording checks ------------------------------------------------------------------ */
-
-static void expect_fail(int line, const char *cond, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void expect_fail(int line, const char *cond, const char *fmt, ...)
-{
-	va_list ap;
-	nfail++;
-	if (flen + 64 >= sizeof(failures))
-		return;
-	flen += (size_t)snprintf(failures + flen, sizeof(failures) - flen, "\nline %d: %s: ", line,
-				 cond);
-	va_start(ap, fmt);
-	int n = vsnprintf(failures + flen, sizeof(failures) - flen, fmt, ap);
-	va_end(ap);
-	flen += n < 0 ? 0 : (size_t)n;
-	if (flen >= sizeof(failures))
-		flen = sizeof(failures) - 1;
-}
-
-/* Record a failure (with a printf-style explanation) unless @p cond holds. */
-#define EXPECT(cond, ...)                                                                          \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			expect_fail(__LINE__, #cond, __VA_ARGS__);                                 \
-	} while (0)
-
-/* Fail the test now if anything was recorded. */
-static void expect_done(void)
-{
-	if (nfail)
-		fprintf(stderr, "%d failed check(s):%s\n", nfail, failures);
-	/* Check limits its messages to a few KiB: the whole list is on stderr */
-	ck_assert_msg(nfail == 0, "%d failed check(s):%.2500s", nfail, failures);
-}
 
 /* --- files and randomness ---------------------------------------------------------------- */
 
@@ -291,7 +253,7 @@ static void backup_ok(int line, const char *paths, char id[65])
 {
 	int code = run(NULL, G " --json backup %s", paths);
 	if (code != 0)
-		expect_fail(line, "backup", "backup %s: exit %d; stderr:\n%s", paths, code, err_s);
+		tu_expect_fail(line, "backup", "backup %s: exit %d; stderr:\n%s", paths, code, err_s);
 	last_snapshot(id);
 }
 
@@ -310,13 +272,13 @@ static void expect_restores(int line, const char *snap, const char *src)
 	snprintf(tgt, sizeof(tgt), "rt%d", ++rt_counter);
 	int code = run(NULL, G " restore %s --target %s", snap, tgt);
 	if (code != 0) {
-		expect_fail(line, "restore", "restore %.12s: exit %d; stderr:\n%s", snap, code,
+		tu_expect_fail(line, "restore", "restore %.12s: exit %d; stderr:\n%s", snap, code,
 			    err_s);
 		return;
 	}
 	if (tu_sh("cd '%s' && " TREE_CMP " '%s' '%s%s/%s' >.cmp 2>&1", W, src, tgt, W, src)) {
 		char *c = tu_slurp(at(".cmp"));
-		expect_fail(line, "restored copy", "%s from %.12s differs:\n%.2000s", src, snap, c);
+		tu_expect_fail(line, "restored copy", "%s from %.12s differs:\n%.2000s", src, snap, c);
 		free(c);
 	}
 	tu_rmrf(at(tgt));
@@ -328,7 +290,7 @@ static void expect_check(int line, const char *what, const char *opts)
 {
 	int code = run(NULL, G " check %s", opts);
 	if (code != 0)
-		expect_fail(line, "check", "check %s after %s: exit %d:\n%s", opts, what, code,
+		tu_expect_fail(line, "check", "check %s after %s: exit %d:\n%s", opts, what, code,
 			    err_s);
 }
 
@@ -384,9 +346,7 @@ static void setup(void)
 	rng = s && *s ? strtoull(s, NULL, 0) : 0x5eed2026ull;
 	if (!rng)
 		rng = 1;
-	failures[0] = 0;
-	flen = 0;
-	nfail = 0;
+	tu_expect_reset();
 }
 
 static void teardown(void)
@@ -445,7 +405,7 @@ START_TEST(test_backup_killed)
 	printf("crash: a whole backup takes %llu ms\n", (unsigned long long)whole);
 	fflush(stdout);
 	EXPECT(run(NULL, "-r repo init " KDF) == 0, "init: %s", err_s);
-	expect_done();
+	tu_expect_done();
 	int killed = 0;
 	for (int round = 0; round < 6; round++) {
 		/* every round reads the whole tree (--force: a round after one that finished
@@ -469,7 +429,7 @@ START_TEST(test_backup_killed)
 	}
 	printf("crash: %d of 6 backups killed mid-run\n", killed);
 	EXPECT(killed > 0, "no backup was still running when killed");
-	expect_done();
+	tu_expect_done();
 
 	EXPECT(count_packs() > 0, "the killed backups stored no pack");
 	char id[65];
@@ -484,7 +444,7 @@ START_TEST(test_backup_killed)
 	EXPECT(count_objects("repo/locks") == 0, "stale locks remain after a backup");
 	EXPECT_RESTORES(id, "src");
 	expect_check(__LINE__, "the last backup", "--read-data");
-	expect_done();
+	tu_expect_done();
 }
 END_TEST
 
@@ -498,7 +458,7 @@ START_TEST(test_prune_killed)
 	}
 	EXPECT(run(NULL, "-r repo init " KDF) == 0, "init: %s", err_s);
 	backup_ok(__LINE__, "pd", id);
-	expect_done();
+	tu_expect_done();
 	int killed = 0;
 	for (int round = 0; round < 5; round++) {
 		/* garbage for this round: files go and come, older snapshots are forgotten,
@@ -512,7 +472,7 @@ START_TEST(test_prune_killed)
 		backup_ok(__LINE__, "pd", id);
 		int code = run(NULL, G " forget --keep-last 1");
 		EXPECT(code == 0, "forget: exit %d:\n%s", code, err_s);
-		expect_done();
+		tu_expect_done();
 		/* how long this prune takes here, on a copy */
 		ck_assert(tu_sh("cp -a '%s' '%s'", at("repo"), at("repo-cal")) == 0);
 		uint64_t t0 = now_ms();
@@ -545,7 +505,7 @@ START_TEST(test_prune_killed)
 	       count_objects("repo/snapshots"));
 	EXPECT_RESTORES(id, "pd");
 	EXPECT_RESTORES("latest", "pd");
-	expect_done();
+	tu_expect_done();
 }
 END_TEST
 
@@ -558,7 +518,7 @@ START_TEST(test_stale_locks)
 	}
 	EXPECT(run(NULL, "-r repo init " KDF) == 0, "init: %s", err_s);
 	backup_ok(__LINE__, "src", id);
-	expect_done();
+	tu_expect_done();
 
 	/* a live (stopped) backup's shared lock blocks prune, which names the holder */
 	mkfile("src/g", 20 * MIB, 310);
@@ -585,7 +545,7 @@ START_TEST(test_stale_locks)
 	backup_ok(__LINE__, "src", id);
 	EXPECT(strstr(err_s, "stale lock"), "no note of the stale lock:\n%s", err_s);
 	EXPECT(count_objects("repo/locks") == 0, "locks left: %d", count_objects("repo/locks"));
-	expect_done();
+	tu_expect_done();
 
 	/* an exclusive (prune) lock: live it blocks a backup, stale it does not */
 	mkfile("other/x", 30 * MIB, 320);
@@ -593,7 +553,7 @@ START_TEST(test_stale_locks)
 	backup_ok(__LINE__, "other", gone);
 	code = run(NULL, G " forget %s", gone);
 	EXPECT(code == 0, "forget: exit %d:\n%s", code, err_s);
-	expect_done();
+	tu_expect_done();
 	pid = spawn(G " prune");
 	locked = wait_for_lock(pid);
 	kill(pid, SIGSTOP);
@@ -611,7 +571,7 @@ START_TEST(test_stale_locks)
 	EXPECT(code == 0, "prune: exit %d:\n%s", code, err_s);
 	expect_check(__LINE__, "the stale locks", "--read-data");
 	EXPECT_RESTORES(id, "src");
-	expect_done();
+	tu_expect_done();
 }
 END_TEST
 

@@ -49,45 +49,7 @@
 static pid_t runner; /* the suite runner's pid: names our directories, for the sweep */
 static char *W;      /* this test's directory (the commands run in it) */
 static char *out_s, *err_s;
-static char failures[16384];
-static size_t flen;
-static int nfail, rt_counter;
-
-/* --- recording checks ------------------------------------------------------------------ */
-
-static void expect_fail(int line, const char *cond, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void expect_fail(int line, const char *cond, const char *fmt, ...)
-{
-	va_list ap;
-	nfail++;
-	if (flen + 64 >= sizeof(failures))
-		return;
-	flen += (size_t)snprintf(failures + flen, sizeof(failures) - flen, "\nline %d: %s: ", line,
-				 cond);
-	va_start(ap, fmt);
-	int n = vsnprintf(failures + flen, sizeof(failures) - flen, fmt, ap);
-	va_end(ap);
-	flen += n < 0 ? 0 : (size_t)n;
-	if (flen >= sizeof(failures))
-		flen = sizeof(failures) - 1;
-}
-
-/* Record a failure (with a printf-style explanation) unless @p cond holds. */
-#define EXPECT(cond, ...)                                                                          \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			expect_fail(__LINE__, #cond, __VA_ARGS__);                                 \
-	} while (0)
-
-/* Fail the test now if anything was recorded (never while a mount is up). */
-static void expect_done(void)
-{
-	if (nfail)
-		fprintf(stderr, "%d failed check(s):%s\n", nfail, failures);
-	/* Check limits its messages to a few KiB: the whole list is on stderr */
-	ck_assert_msg(nfail == 0, "%d failed check(s):%.2500s", nfail, failures);
-}
+static int rt_counter;
 
 /* --- files ----------------------------------------------------------------------------- */
 
@@ -204,7 +166,7 @@ static void backup_ok(int line, const char *g, const char *paths, char id[65])
 {
 	int code = run(NULL, "%s --json backup %s", g, paths);
 	if (code != 0)
-		expect_fail(line, "backup", "backup %s: exit %d; stderr:\n%s", paths, code, err_s);
+		tu_expect_fail(line, "backup", "backup %s: exit %d; stderr:\n%s", paths, code, err_s);
 	last_snapshot(id);
 }
 
@@ -228,13 +190,13 @@ static void expect_restores(int line, const char *g, const char *snap, const cha
 	snprintf(tgt, sizeof(tgt), "rt%d", ++rt_counter);
 	int code = run(NULL, "%s restore %s --target %s", g, snap, tgt);
 	if (code != 0) {
-		expect_fail(line, "restore", "restore %.12s: exit %d; stderr:\n%s", snap, code,
+		tu_expect_fail(line, "restore", "restore %.12s: exit %d; stderr:\n%s", snap, code,
 			    err_s);
 		return;
 	}
 	if (tu_sh("cd '%s' && " TREE_CMP " '%s' '%s%s/%s' >.cmp 2>&1", W, src, tgt, W, src)) {
 		char *c = tu_slurp(at(".cmp"));
-		expect_fail(line, "restored copy", "%s from %.12s differs:\n%.2000s", src, snap, c);
+		tu_expect_fail(line, "restored copy", "%s from %.12s differs:\n%.2000s", src, snap, c);
 		free(c);
 	}
 	tu_rmrf(at(tgt));
@@ -328,9 +290,7 @@ static void setup(void)
 	unsetenv("CAIRN_REPOSITORY");
 	/* nothing escapes W, even without --no-cache */
 	setenv("XDG_CACHE_HOME", at("xdg-cache"), 1);
-	failures[0] = 0;
-	flen = 0;
-	nfail = 0;
+	tu_expect_reset();
 }
 
 static void teardown(void)
@@ -354,7 +314,7 @@ static void repo_with_snapshot(char id[65])
 	int code = run(NULL, "-r repo init " KDF);
 	EXPECT(code == 0, "init: exit %d: %s", code, err_s);
 	backup_ok(__LINE__, G, "src", id);
-	expect_done();
+	tu_expect_done();
 }
 
 START_TEST(test_wrong_passphrase)
@@ -381,7 +341,7 @@ START_TEST(test_wrong_passphrase)
 	EXPECT(snapshot_count(G) == 1, "snapshots changed");
 	EXPECT(count_files("repo/locks") == 0, "a lock was left behind");
 	EXPECT_RESTORES(G, id, "src");
-	expect_done();
+	tu_expect_done();
 }
 END_TEST
 
@@ -406,7 +366,7 @@ START_TEST(test_missing_repository)
 	EXPECT_ONE_LINE(run("CAIRN_REPOSITORY=empty", "--no-cache snapshots"), 10, "no repository",
 			"$CAIRN_REPOSITORY");
 	EXPECT(access(at("rt"), F_OK) != 0, "restore created its target");
-	expect_done();
+	tu_expect_done();
 }
 END_TEST
 
@@ -424,7 +384,7 @@ START_TEST(test_init_twice)
 	/* the second passphrase was not added as a key */
 	EXPECT(run("CAIRN_PASSWORD=another", G " snapshots") == 12, "the new passphrase opens it");
 	EXPECT_RESTORES(G, id, "src");
-	expect_done();
+	tu_expect_done();
 }
 END_TEST
 
@@ -444,7 +404,7 @@ START_TEST(test_corrupt_pack)
 	tu_sh("cd '%s' && comm -13 packs1 packs2 | xargs ls -S | head -n 1 >victim", W);
 	char *victim = tu_slurp(at("victim"));
 	victim[strcspn(victim, "\n")] = 0;
-	expect_done();
+	tu_expect_done();
 	ck_assert_msg(!strncmp(victim, "repo/data/", 10), "no new pack: '%s'", victim);
 	const char *pack = victim + strlen("repo/");
 	flip_byte(victim, file_size(victim) / 2);
@@ -462,7 +422,7 @@ START_TEST(test_corrupt_pack)
 	EXPECT(code == 0, "check: exit %d:\n%s", code, err_s);
 	/* the other snapshot does not use that pack */
 	EXPECT_RESTORES(G, id1, "src1");
-	expect_done();
+	tu_expect_done();
 	free(victim);
 }
 END_TEST
@@ -507,7 +467,7 @@ START_TEST(test_truncated_index)
 	       err_s);
 	EXPECT_RESTORES(G, id, "src");
 	EXPECT_RESTORES(G, id2, "src");
-	expect_done();
+	tu_expect_done();
 	free(seg);
 }
 END_TEST
@@ -553,7 +513,7 @@ START_TEST(test_truncated_index_damaged_pack)
 	EXPECT(code == 0, "check: exit %d:\n%s", code, err_s);
 	EXPECT_RESTORES(G, id, "src");
 	EXPECT_RESTORES(G, id2, "src");
-	expect_done();
+	tu_expect_done();
 	free(seg);
 	free(victim);
 }
@@ -567,7 +527,7 @@ START_TEST(test_deleted_snapshot)
 	EXPECT(run(NULL, "-r repo init " KDF) == 0, "init: %s", err_s);
 	backup_ok(__LINE__, G, "src1", id1);
 	backup_ok(__LINE__, G, "src2", id2);
-	expect_done();
+	tu_expect_done();
 	char snap[128];
 	snprintf(snap, sizeof(snap), "repo/snapshots/%s", id1);
 	ck_assert(unlink(at(snap)) == 0);
@@ -590,7 +550,7 @@ START_TEST(test_deleted_snapshot)
 	code = run(NULL, G " check --read-data");
 	EXPECT(code == 0, "check --read-data after prune: exit %d:\n%s", code, err_s);
 	EXPECT_RESTORES(G, id2, "src2");
-	expect_done();
+	tu_expect_done();
 }
 END_TEST
 
@@ -619,7 +579,7 @@ START_TEST(test_readonly_repository)
 	EXPECT(code == 0, "check: exit %d:\n%s", code, err_s);
 	EXPECT_RESTORES(g, id, "src");
 	umount_tmpfs("mnt");
-	expect_done();
+	tu_expect_done();
 }
 END_TEST
 
@@ -658,7 +618,7 @@ START_TEST(test_full_disk)
 	EXPECT_RESTORES(g, id2, "more");
 	EXPECT_RESTORES(g, id, "small");
 	umount_tmpfs("mnt");
-	expect_done();
+	tu_expect_done();
 }
 END_TEST
 
@@ -701,7 +661,7 @@ START_TEST(test_bad_arguments)
 	EXPECT(snapshot_count(G) == 1, "snapshot count changed");
 	EXPECT(count_files("repo/locks") == 0, "a lock was left behind");
 	EXPECT_RESTORES(G, id, "src");
-	expect_done();
+	tu_expect_done();
 }
 END_TEST
 
@@ -711,7 +671,7 @@ START_TEST(test_changing_file)
 	mkfile("grow/big", 200 * MIB, 61);
 	mkfile("grow/small", 1000, 62);
 	EXPECT(run(NULL, "-r repo init " KDF) == 0, "init: %s", err_s);
-	expect_done();
+	tu_expect_done();
 	/* a path that does not exist: nothing is written */
 	EXPECT_ONE_LINE(run(NULL, G " backup grow gone"), 2, "gone", "backup of a missing path");
 	EXPECT(count_files("repo/snapshots") == 0 && count_files("repo/data") == 0 &&
@@ -753,7 +713,7 @@ START_TEST(test_changing_file)
 	backup_ok(__LINE__, G, "grow", id2);
 	EXPECT(!strstr(err_s, "changed"), "warned again:\n%s", err_s);
 	EXPECT_RESTORES(G, id2, "grow");
-	expect_done();
+	tu_expect_done();
 }
 END_TEST
 
@@ -786,7 +746,7 @@ START_TEST(test_client_library_missing)
 	char id2[65];
 	last_snapshot(id2);
 	EXPECT_RESTORES(G, id2, "src");
-	expect_done();
+	tu_expect_done();
 }
 END_TEST
 

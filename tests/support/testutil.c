@@ -134,3 +134,38 @@ char *tu_slurp(const char *path)
 	s[n] = 0;
 	return s;
 }
+
+static char failures[16384];
+static size_t flen;
+static int nfail;
+
+void tu_expect_fail(int line, const char *cond, const char *fmt, ...)
+{
+	va_list ap;
+	nfail++;
+	if (flen + 64 >= sizeof(failures))
+		return;
+	flen += (size_t)snprintf(failures + flen, sizeof(failures) - flen, "\nline %d: %s: ", line,
+				 cond);
+	va_start(ap, fmt);
+	int n = vsnprintf(failures + flen, sizeof(failures) - flen, fmt, ap);
+	va_end(ap);
+	flen += n < 0 ? 0 : (size_t)n;
+	if (flen >= sizeof(failures))
+		flen = sizeof(failures) - 1;
+}
+
+void tu_expect_done(void)
+{
+	if (nfail)
+		fprintf(stderr, "%d failed check(s):%s\n", nfail, failures);
+	/* Check limits its messages to a few KiB: the whole list is on stderr */
+	ck_assert_msg(nfail == 0, "%d failed check(s):%.2500s", nfail, failures);
+}
+
+void tu_expect_reset(void)
+{
+	failures[0] = 0;
+	flen = 0;
+	nfail = 0;
+}

@@ -25,4 +25,20 @@ void tu_write_random(const char *path, size_t size, uint64_t seed);
 /** The whole file, NUL-terminated, malloc'd ("" if unreadable). */
 char *tu_slurp(const char *path);
 
+/*
+ * Recording checks: EXPECT notes a failed condition with an explanation and
+ * goes on, so one run of a long scenario reports every broken promise;
+ * tu_expect_done() then fails the test if anything was noted.
+ */
+void tu_expect_fail(int line, const char *cond, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define EXPECT(cond, ...)                                                                          \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			tu_expect_fail(__LINE__, #cond, __VA_ARGS__);                              \
+	} while (0)
+void tu_expect_done(void);
+/** Forget what was noted (a test's fresh start). */
+void tu_expect_reset(void);
+
 #endif
