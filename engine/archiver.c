@@ -362,13 +362,13 @@ static void pool_put(arch *a, cjob *c)
 }
 
 /*
- * Without uploaders (a local directory) a data pack is written straight into
- * an unnamed file of the repository as it fills, and linked into place when
- * full: no 16 MiB buffer per pack, and nothing left behind by a crash.
+ * Where the target offers unnamed files (a local directory) a data pack is
+ * written straight into one as it fills, and linked into place when full: no
+ * 16 MiB buffer per pack, and nothing left behind by a crash.
  */
 static cairn_packw *new_data_pack(arch *a)
 {
-	int fd = a->uploaders ? -EOPNOTSUPP : cairn_target_tmpfile(a->r->t);
+	int fd = cairn_target_tmpfile(a->r->t);
 	if (fd >= 0)
 		return cairn_packw_new_file(&a->r->keys, CAIRN_BLOB_DATA, fd);
 	return cairn_packw_new(&a->r->keys, CAIRN_BLOB_DATA);
@@ -1148,11 +1148,12 @@ int cairn_backup(cairn_repo *r, const cairn_backup_opts *o, cairn_snapshot *out,
 	unsigned nread = r->threads < 2 ? 2 : r->threads;
 	unsigned npack = r->threads;
 	/*
-	 * Packs are 16 MiB: keep few in flight. A local directory stores a pack in
-	 * a few ms, so the packer that filled it stores it (push_pack); remote
-	 * targets get two uploaders, so one round trip's latency overlaps the next.
+	 * Packs are 16 MiB: keep few in flight. A target that links unnamed files
+	 * into place (a local directory) stores a pack in a few ms, so the packer
+	 * that filled it stores it (push_pack); others get two uploaders, so one
+	 * round trip's latency overlaps the next.
 	 */
-	unsigned nup = strcmp(r->t->kind, "local") ? 2 : 0;
+	unsigned nup = r->t->tmpfile ? 0 : 2;
 	a->uploaders = nup;
 	cairn_queue_init(&a->files, 256);
 	cairn_queue_init(&a->chunks, npack * 2);
