@@ -33,6 +33,8 @@ typedef struct ck {
 } ck;
 
 static void vreport(ck *c, int level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void vreport(ck *c, int level, const char *fmt, va_list ap)
 {
 	char msg[2048];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
