@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <dirent.h>
 
 #include "targets/target.h"
 #include "tests/support/testutil.h"
@@ -594,6 +595,48 @@ static int is_osd(pid_t pid)
 	return strstr(cmd, "ceph-osd") != NULL;
 }
 
+/* 1 if thread state file @p path says stopped (T or t). */
+static int task_stopped(const char *path)
+{
+	char buf[512] = "";
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 1; /* gone: not running either */
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *rp = strrchr(buf, ')'); /* "tid (comm) S ..." */
+	return rp && (rp[2] == 'T' || rp[2] == 't');
+}
+
+/*
+ * Wait (up to 2 s) until every thread of @p pid is stopped: SIGSTOP is
+ * delivered asynchronously, and an OSD thread still running could complete
+ * the very put that is meant to time out.
+ */
+static void wait_stopped(pid_t pid)
+{
+	char dir[64], path[512];
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+	for (int i = 0; i < 200; i++) {
+		DIR *d = opendir(dir);
+		if (!d)
+			return;
+		int all = 1;
+		struct dirent *e;
+		while (all && (e = readdir(d))) {
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s/stat", dir, e->d_name);
+			all = task_stopped(path);
+		}
+		closedir(d);
+		if (all)
+			return;
+		usleep(10000);
+	}
+}
+
 /*
  * The OSD hung (SIGSTOP): a put fails with -ETIMEDOUT after about the
  * timeout, and after SIGCONT the same target works again. Nothing is
@@ -619,6 +662,7 @@ START_TEST(test_osd_hung)
 		cairn_target_close(t);
 		return;
 	}
+	wait_stopped(pid);
 	double t0 = now_s();
 	int rc = put_seeded(t, "during", 100, 2);
 	double dt = now_s() - t0;
