@@ -6,13 +6,14 @@
  * Stages, each on its own threads, joined by bounded queues (memory stays
  * bounded whatever the input):
  *
- *   walker (caller's thread) --files--> readers --chunks--> packers --packs--> uploaders
+ *   walkers --files--> readers --chunks--> packers --packs--> uploaders
  *
- * - The walker lists each directory in full (names, lstat, xattrs) into a
- *   pending directory (pdir), reuses the content of files unchanged since the
- *   parent snapshot (same inode, size, mtime, ctime) without opening them,
- *   and queues the others. It descends depth-first, by directory fds, so
- *   paths of any length work.
+ * - A walker lists a directory in full (names, lstat, xattrs) into a pending
+ *   directory (pdir), reuses the content of files unchanged since the parent
+ *   snapshot (same inode, size, mtime, ctime) without opening them, queues
+ *   the others and puts the subdirectories on the walkers' shared stack
+ *   (nearly depth-first). Directories are opened by fd relative to their
+ *   parent's, so paths of any length work.
  * - A reader reads one file with large reads (skipping holes with
  *   SEEK_DATA/SEEK_HOLE), chunks it (FastCDC), computes chunk ids and queues
  *   the chunks that neither the index nor the in-flight set knows.
@@ -109,7 +110,10 @@ typedef struct arch {
 	pthread_mutex_t packmu; /* guards datapack */
 	cairn_packw *datapack;  /* the one data pack being filled, shared by the packers */
 	cairn_codec *treecx;  /* encoding trees, under mu; the driver's own use before/after */
-	cairn_codec *walkcx;  /* the walker's: loading the parent snapshot's trees */
+	pthread_mutex_t wmu;  /* the walk's stack of directories */
+	pthread_cond_t wcond;
+	struct wjob *wstack;
+	unsigned wbusy;       /* walkers inside a directory */
 	cairn_idxseg pending;
 	size_t pending_packs;
 	atomic_int err;
@@ -751,8 +755,6 @@ static int extents_present(arch *a, const cairn_node *p)
 	return 1;
 }
 
-static void walk_dir(arch *a, pdir *d, const cairn_tree *ptree, const trie *only);
-
 static char *join_path(const char *dir, const char *name)
 {
 	size_t n = strlen(dir) + strlen(name) + 2;
@@ -854,6 +856,34 @@ static void reuse_node(cairn_node *n, const cairn_node *p, const struct stat *st
 	n->rdev = (uint64_t)st->st_rdev;
 }
 
+/*
+ * The walk runs on several threads (the repository's thread count; the
+ * caller's is one of them): each takes a directory from a shared stack,
+ * lists and lstat()s it, compares it with the parent snapshot's tree, queues
+ * its changed files for the readers and pushes its subdirectories back on the
+ * stack. The stack is last-in first-out, so the walk stays close to depth
+ * first and few directories are open at once. An unchanged backup is mostly
+ * lstat() and reading the parent's trees, so this spreads it over the cores.
+ */
+typedef struct wjob {
+	struct wjob *next;
+	pdir *dir;                /* fd still closed unless it is the top */
+	const cairn_tree *ptree;  /* the parent snapshot's tree, if already loaded (the top) */
+	uint8_t psub[32];         /* else its id in the parent snapshot */
+	int have_psub;
+	int skip;                 /* another file system: recorded, not entered */
+	const trie *only;
+} wjob;
+
+static void walk_push(arch *a, wjob *first, wjob *last)
+{
+	pthread_mutex_lock(&a->wmu);
+	last->next = a->wstack;
+	a->wstack = first;
+	pthread_cond_broadcast(&a->wcond);
+	pthread_mutex_unlock(&a->wmu);
+}
+
 static void walk_dir(arch *a, pdir *d, const cairn_tree *ptree, const trie *only)
 {
 	size_t nn = 0;
@@ -895,6 +925,9 @@ static void walk_dir(arch *a, pdir *d, const cairn_tree *ptree, const trie *only
 	free(names);
 	cairn_tree_sort(&d->tree);
 
+	/* counted here and added once per directory: the walkers share a->mu */
+	uint64_t bytes = 0, unchanged = 0, dirs = 0, others = 0;
+	wjob *first = NULL, *last = NULL;
 	for (size_t i = 0; i < d->tree.n && !atomic_load(&a->err); i++) {
 		cairn_node *n = &d->tree.nodes[i];
 		const cairn_node *p = ptree ? cairn_tree_find(ptree, n->name) : NULL;
@@ -902,9 +935,7 @@ static void walk_dir(arch *a, pdir *d, const cairn_tree *ptree, const trie *only
 		if (sub && sub->target)
 			sub = NULL;
 		if (n->type == CAIRN_NODE_FILE && !sub) {
-			pthread_mutex_lock(&a->mu);
-			a->sum.bytes_total += n->size;
-			pthread_mutex_unlock(&a->mu);
+			bytes += n->size;
 			if (!a->o->force && same_file(n, p) && extents_present(a, p)) {
 				n->extents = cairn_xmalloc((p->n_extents ? p->n_extents : 1) *
 							   sizeof(cairn_extent));
@@ -914,10 +945,7 @@ static void walk_dir(arch *a, pdir *d, const cairn_tree *ptree, const trie *only
 				n->n_extents = p->n_extents;
 				memcpy(n->digest, p->digest, 32);
 				n->flags |= CAIRN_NODE_F_DIGEST;
-				pthread_mutex_lock(&a->mu);
-				a->sum.files_unchanged++;
-				pthread_mutex_unlock(&a->mu);
-				atomic_fetch_add(&a->files_done, 1);
+				unchanged++;
 				continue;
 			}
 			fjob *j = cairn_xmalloc(sizeof(*j));
@@ -932,44 +960,92 @@ static void walk_dir(arch *a, pdir *d, const cairn_tree *ptree, const trie *only
 				child_done(a, d);
 			}
 		} else if (n->type == CAIRN_NODE_DIR) {
-			pthread_mutex_lock(&a->mu);
-			a->sum.dirs++;
-			d->outstanding++;
-			pthread_mutex_unlock(&a->mu);
+			dirs++;
 			pdir *c = cairn_xcalloc(1, sizeof(*c));
 			c->parent = d;
 			c->slot = i;
 			c->path = join_path(d->path, n->name);
 			c->fd = -1;
-			int skip = a->o->one_file_system && !sub && (dev_t)n->dev != a->root_dev;
-			if (!skip)
-				c->fd = openat(d->fd, n->name,
-					       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (!skip && c->fd < 0) {
-				char where[1024];
-				printable(where, sizeof(where), d->path, n->name);
-				warnf(a, "%s: cannot open directory: %s", where, strerror(errno));
+			wjob *w = cairn_xcalloc(1, sizeof(*w));
+			w->dir = c;
+			w->only = sub;
+			w->skip = a->o->one_file_system && !sub && (dev_t)n->dev != a->root_dev;
+			if (p && p->type == CAIRN_NODE_DIR) {
+				memcpy(w->psub, p->subtree, 32);
+				w->have_psub = 1;
 			}
-			cairn_tree ptsub = {0};
-			int have_sub = 0;
-			if (p && p->type == CAIRN_NODE_DIR && c->fd >= 0 &&
-			    repo_tree_load(a->r, a->walkcx, p->subtree, &ptsub) == 0)
-				have_sub = 1;
-			if (c->fd >= 0) {
-				walk_dir(a, c, have_sub ? &ptsub : NULL, sub);
-			} else {
-				c->outstanding = 1;
-				child_done(a, c); /* an empty directory */
-			}
-			if (have_sub)
-				cairn_tree_free(&ptsub);
+			/* in listing order, so the first subdirectory is taken first */
+			if (last)
+				last->next = w;
+			else
+				first = w;
+			last = w;
 		} else if (n->type != CAIRN_NODE_FILE) {
-			pthread_mutex_lock(&a->mu);
-			a->sum.others++;
-			pthread_mutex_unlock(&a->mu);
+			others++;
 		}
 	}
+	pthread_mutex_lock(&a->mu);
+	a->sum.bytes_total += bytes;
+	a->sum.files_unchanged += unchanged;
+	a->sum.dirs += dirs;
+	a->sum.others += others;
+	d->outstanding += (int)dirs;
+	pthread_mutex_unlock(&a->mu);
+	atomic_fetch_add(&a->files_done, unchanged);
+	if (first)
+		walk_push(a, first, last);
 	child_done(a, d);
+}
+
+/* Enter one directory of the stack: open it, load the parent's tree, walk it. */
+static void walk_job(arch *a, cairn_codec *cx, wjob *w)
+{
+	pdir *c = w->dir;
+	if (c->fd < 0 && c->parent && !w->skip && !atomic_load(&a->err)) {
+		const char *name = c->parent->tree.nodes[c->slot].name;
+		c->fd = openat(c->parent->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (c->fd < 0) {
+			char where[1024];
+			printable(where, sizeof(where), c->parent->path, name);
+			warnf(a, "%s: cannot open directory: %s", where, strerror(errno));
+		}
+	}
+	if (c->fd < 0 || atomic_load(&a->err)) {
+		c->outstanding = 1;
+		child_done(a, c); /* recorded as an empty directory */
+		return;
+	}
+	cairn_tree ptsub = {0};
+	const cairn_tree *pt = w->ptree;
+	if (!pt && w->have_psub && repo_tree_load(a->r, cx, w->psub, &ptsub) == 0)
+		pt = &ptsub;
+	walk_dir(a, c, pt, w->only);
+	cairn_tree_free(&ptsub);
+}
+
+static void *walker_main(void *arg)
+{
+	arch *a = arg;
+	cairn_codec *cx = cairn_codec_new(0);
+	pthread_mutex_lock(&a->wmu);
+	for (;;) {
+		while (!a->wstack && a->wbusy)
+			pthread_cond_wait(&a->wcond, &a->wmu);
+		wjob *w = a->wstack;
+		if (!w)
+			break; /* nothing queued and nobody walking: done */
+		a->wstack = w->next;
+		a->wbusy++;
+		pthread_mutex_unlock(&a->wmu);
+		walk_job(a, cx, w);
+		free(w);
+		pthread_mutex_lock(&a->wmu);
+		if (!--a->wbusy && !a->wstack)
+			pthread_cond_broadcast(&a->wcond);
+	}
+	pthread_mutex_unlock(&a->wmu);
+	cairn_codec_free(cx);
+	return NULL;
 }
 
 /* --- driver ---------------------------------------------------------------------------- */
@@ -1088,6 +1164,8 @@ int cairn_backup(cairn_repo *r, const cairn_backup_opts *o, cairn_snapshot *out,
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_mutex_init(&a->packmu, NULL);
 	pthread_mutex_init(&a->poolmu, NULL);
+	pthread_mutex_init(&a->wmu, NULL);
+	pthread_cond_init(&a->wcond, NULL);
 
 	/* the paths: absolute, existing, sorted, without duplicates */
 	paths = cairn_xcalloc(o->npaths, sizeof(char *));
@@ -1126,7 +1204,6 @@ int cairn_backup(cairn_repo *r, const cairn_backup_opts *o, cairn_snapshot *out,
 	if ((rc = repo_lock(r, 0, "backup")) < 0)
 		goto out_early;
 	a->treecx = cairn_codec_new(r->zstd_level);
-	a->walkcx = cairn_codec_new(0);
 	long adopted = repo_index_adopt_orphans(r, a->treecx);
 	if (adopted < 0) {
 		/* the index may name packs a prune deleted: deduplicating against it is unsafe */
@@ -1177,7 +1254,20 @@ int cairn_backup(cairn_repo *r, const cairn_backup_opts *o, cairn_snapshot *out,
 	struct stat rst;
 	if (lstat(paths[0], &rst) == 0)
 		a->root_dev = rst.st_dev;
-	walk_dir(a, top, have_parent ? &proot : NULL, root->target ? NULL : root);
+	wjob *w = cairn_xcalloc(1, sizeof(*w));
+	w->dir = top;
+	w->ptree = have_parent ? &proot : NULL;
+	w->only = root->target ? NULL : root;
+	walk_push(a, w, w);
+	unsigned nwalk = r->threads < 1 ? 1 : r->threads;
+	pthread_t *wth = cairn_xcalloc(nwalk, sizeof(pthread_t));
+	unsigned started = 0;
+	while (started + 1 < nwalk && pthread_create(&wth[started], NULL, walker_main, a) == 0)
+		started++;
+	walker_main(a);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(wth[i], NULL);
+	free(wth);
 
 	cairn_queue_close(&a->files);
 	for (unsigned i = 0; i < nread; i++)
@@ -1266,7 +1356,6 @@ out:
 	repo_unlock(r);
 out_early:
 	cairn_codec_free(a->treecx);
-	cairn_codec_free(a->walkcx);
 	cairn_tree_free(&proot);
 	cairn_snapshot_free(&parent);
 	trie_free(root);
@@ -1277,6 +1366,8 @@ out_early:
 	pthread_mutex_destroy(&a->mu);
 	pthread_mutex_destroy(&a->packmu);
 	pthread_mutex_destroy(&a->poolmu);
+	pthread_mutex_destroy(&a->wmu);
+	pthread_cond_destroy(&a->wcond);
 	for (size_t i = 0; i < a->npool; i++)
 		free(a->pool[i]);
 	free(a);

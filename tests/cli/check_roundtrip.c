@@ -273,6 +273,81 @@ START_TEST(test_unchanged)
 }
 END_TEST
 
+/* 2b. The walk on many threads: same trees as on one, every directory once -- */
+
+/* The root tree id of the newest snapshot. */
+static void latest_tree(const tenv *e, char tree[65])
+{
+	char *js;
+	out_ok(e, &js, "--json snapshots");
+	const char *p = NULL;
+	for (const char *q = js; (q = strstr(q, "\"tree\":\"")) != NULL; q++)
+		p = q + 8;
+	ck_assert_msg(p && strspn(p, "0123456789abcdef") == 64, "no tree in %.300s", js);
+	memcpy(tree, p, 64);
+	tree[64] = 0;
+	free(js);
+}
+
+START_TEST(test_parallel_walk)
+{
+	tenv e;
+	char src[CAP], *js, t1[65], t8[65], tf[65];
+	tenv_init(&e, "pwalk", "");
+	at_(src, &e, "src");
+	/* 4 x 5 x 6 directories with files at every level, a 60-deep chain, empty dirs */
+	ck_assert_int_eq(tu_sh("set -e; cd '%s/..' && mkdir src && cd src;"
+			       "for a in 1 2 3 4; do for b in 1 2 3 4 5; do for c in 1 2 3 4 5 6; do"
+			       "  mkdir -p d$a/e$b/f$c; echo $a$b$c > d$a/e$b/f$c/x;"
+			       "  echo $b > d$a/e$b/y; done; done; echo $a > d$a/z; done;"
+			       "d=.; for i in $(seq 60); do d=$d/deep$i; done; mkdir -p $d;"
+			       "echo bottom > $d/file; mkdir empty1 empty2",
+			       src),
+			 0);
+	/* the directories below src and those on the way from / to it (src included) */
+	uint64_t ndirs = tu_sh_u64("find '%s' -mindepth 1 -type d | wc -l", src);
+	for (const char *c = src; *c; c++)
+		ndirs += *c == '/';
+	uint64_t nfiles = count_files(src);
+	out_ok(&e, &js, "--threads 1 --json backup '%s'", src);
+	ck_assert_uint_eq(json_u64(js, "files_new"), nfiles);
+	free(js);
+	/* the reference: unchanged on one walker (the first backup made the cache
+	 * directory, so the test directory above src changed once) */
+	run_ok(&e, "--threads 1 -q backup '%s'", src);
+	latest_tree(&e, t1);
+
+	/* unchanged, on eight walkers: every file reused, every directory counted once */
+	out_ok(&e, &js, "--threads 8 --json backup '%s'", src);
+	ck_assert_uint_eq(json_u64(js, "files_unchanged"), nfiles);
+	ck_assert_uint_eq(json_u64(js, "dirs"), ndirs);
+	ck_assert_uint_eq(json_u64(js, "errors"), 0);
+	free(js);
+	latest_tree(&e, t8);
+	ck_assert_str_eq(t8, t1);
+
+	/* everything read again, without the parent, still on eight: the same trees */
+	out_ok(&e, &js, "--threads 8 --json backup --force '%s'", src);
+	ck_assert_uint_eq(json_u64(js, "files_unchanged"), 0);
+	ck_assert_uint_eq(json_u64(js, "dirs"), ndirs);
+	free(js);
+	latest_tree(&e, tf);
+	ck_assert_str_eq(tf, t1);
+
+	/* changes deep down and in many directories are all found */
+	ck_assert_int_eq(tu_sh("cd '%s' && for a in 1 2 3 4; do echo changed >> d$a/e3/f5/x; done;"
+			       "echo more >> $(find . -name file)",
+			       src),
+			 0);
+	out_ok(&e, &js, "--threads 8 --json backup '%s'", src);
+	ck_assert_uint_eq(json_u64(js, "files_changed"), 5);
+	ck_assert_uint_eq(json_u64(js, "files_unchanged"), nfiles - 5);
+	free(js);
+	restore_same(&e, "latest", "restored", src, src);
+	tenv_done(&e);
+}
+END_TEST
+
 /* 3. Incremental: modify, add, delete; both snapshots restore as they were ---- */
 
 START_TEST(test_incremental)
@@ -949,6 +1024,7 @@ static Suite *cli_roundtrip_suite(void)
 	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
 	tcase_add_test(tc, test_fidelity);
 	tcase_add_test(tc, test_unchanged);
+	tcase_add_test(tc, test_parallel_walk);
 	tcase_add_test(tc, test_incremental);
 	tcase_add_test(tc, test_partial_and_ls);
 	tcase_add_test(tc, test_retention_policy);
