@@ -145,8 +145,10 @@ struct cairn_index {
 
 static uint64_t hash_id(const uint8_t *id)
 {
-	/* ids are HMAC outputs or random: any 8 bytes are uniformly distributed */
-	return cairn_get_le64(id);
+	/* ids are HMAC outputs or random, so any 8 bytes would do; mixing two
+	 * words keeps the open addressing even for ids that share a prefix */
+	uint64_t h = (cairn_get_le64(id) ^ cairn_get_le64(id + 8)) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 29);
 }
 
 cairn_index *cairn_index_new(void)
@@ -258,12 +260,37 @@ size_t cairn_index_npacks(cairn_index *idx)
 	return n;
 }
 
+/* The first 8 bytes of an id as a number that sorts as the id does. */
+static uint64_t id_key(const uint8_t *id)
+{
+	uint64_t k;
+	memcpy(&k, id, 8);
+	return __builtin_bswap64(k);
+}
+
+/*
+ * Ids are keyed hashes, uniform over their range, so the sorted main array
+ * is searched by interpolation (a lookup touches ~3 entries instead of
+ * ~log2(n), each a cache miss on a large index); every other probe bisects,
+ * so no distribution of ids can make a lookup worse than twice a binary
+ * search.
+ */
 static const ientry *main_find(const cairn_index *idx, const uint8_t *id)
 {
-	size_t lo = 0, hi = idx->nmain;
-	while (lo < hi) {
+	size_t lo = 0, hi = idx->nmain; /* the id can only be in [lo, hi) */
+	uint64_t key = id_key(id);
+	for (unsigned step = 0; lo < hi; step++) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = memcmp(idx->main[mid].id, id, 32);
+		if (!(step & 1) && hi - lo > 16) {
+			uint64_t klo = id_key(idx->main[lo].id), khi = id_key(idx->main[hi - 1].id);
+			if (key < klo || key > khi)
+				return NULL;
+			if (khi > klo)
+				mid = lo + (size_t)((unsigned __int128)(key - klo) * (hi - 1 - lo) /
+						    (khi - klo));
+		}
+		uint64_t km = id_key(idx->main[mid].id);
+		int c = km < key ? -1 : km > key ? 1 : memcmp(idx->main[mid].id + 8, id + 8, 24);
 		if (!c)
 			return &idx->main[mid];
 		if (c < 0)

@@ -415,6 +415,52 @@ START_TEST(segment_rejects)
 }
 END_TEST
 
+/*
+ * Lookups search the compacted array by interpolation on the ids' first 8
+ * bytes; ids are uniform in practice, but a skewed set (exponentially spread
+ * prefixes, runs sharing all 8 bytes, the extremes) must still be found, and
+ * ids between them not.
+ */
+START_TEST(index_skewed_ids)
+{
+	enum { N = 60000 };
+	uint8_t *ids = calloc(N, 32), probe[32];
+	for (uint32_t i = 0; i < N; i++) {
+		uint8_t *id = ids + (size_t)i * 32;
+		uint64_t k;
+		if (i < 64)
+			k = i == 63 ? UINT64_MAX : 1ull << i; /* 1, 2, 4, ... 2^62, max */
+		else if (i < 40000)
+			k = 0x4000000000000000ull + (i / 100); /* runs of 100 equal prefixes */
+		else
+			k = 0xfffffffffff00000ull + (uint64_t)(i - 40000) * 16;
+		for (int b = 0; b < 8; b++)
+			id[b] = (uint8_t)(k >> (56 - 8 * b));
+		id[8] = (uint8_t)(i >> 16);
+		id[9] = (uint8_t)(i >> 8);
+		id[10] = (uint8_t)i;
+	}
+	memset(ids + (size_t)(N - 1) * 32, 0, 32); /* the all-zero id */
+	cairn_index *idx = cairn_index_new();
+	for (uint32_t i = 0; i < N; i++)
+		ck_assert_int_eq(cairn_index_add(idx, ids + (size_t)i * 32, CAIRN_BLOB_DATA, 0, i, 1), 1);
+	cairn_index_compact(idx);
+	for (uint32_t i = 0; i < N; i++) {
+		cairn_blob_loc want = {0, i, 1, CAIRN_BLOB_DATA};
+		expect_loc(idx, ids + (size_t)i * 32, &want);
+		/* a neighbour that is not there: last byte changed */
+		memcpy(probe, ids + (size_t)i * 32, 32);
+		probe[31] = 0x5a;
+		if (cairn_index_lookup(idx, probe, NULL))
+			ck_abort_msg("absent neighbour of %u found", i);
+	}
+	memset(probe, 0xff, 32);
+	ck_assert_int_eq(cairn_index_lookup(idx, probe, NULL), 0);
+	cairn_index_free(idx);
+	free(ids);
+}
+END_TEST
+
 static Suite *engine_index_suite(void)
 {
 	Suite *s = suite_create("index");
@@ -422,6 +468,7 @@ static Suite *engine_index_suite(void)
 	tcase_set_timeout(mem, 600);
 	tcase_add_test(mem, index_million);
 	tcase_add_test(mem, index_compaction);
+	tcase_add_test(mem, index_skewed_ids);
 	tcase_add_test(mem, pack_table);
 	suite_add_tcase(s, mem);
 	TCase *seg = tcase_create("segments");
