@@ -106,7 +106,6 @@ typedef struct arch {
 	pthread_mutex_t mu;
 	inflight *inf[INFLIGHT_BUCKETS];
 	cairn_packw *treepack;
-	unsigned uploaders;     /* 0: packers store their packs themselves */
 	pthread_mutex_t packmu; /* guards datapack */
 	cairn_packw *datapack;  /* the one data pack being filled, shared by the packers */
 	cairn_codec *treecx;  /* encoding trees, under mu; the driver's own use before/after */
@@ -205,14 +204,7 @@ static void release_locked(arch *a, const uint8_t id[32])
 
 /* --- trees ------------------------------------------------------------------------------ */
 
-static void store_pack(arch *a, cairn_packw *pw, cairn_codec *cx);
-
-/*
- * Hand a full pack on: to the uploaders, or, without uploaders (a local
- * directory, where storing takes milliseconds), store it on this thread while
- * the other packers go on compressing; then only the pack being filled and
- * the one being stored are in memory.
- */
+/* Seal a full pack's header and hand it to the uploaders. */
 static void push_pack(arch *a, cairn_packw *pw, cairn_codec *cx)
 {
 	cairn_codec *own = cx ? NULL : cairn_codec_new(0);
@@ -221,10 +213,6 @@ static void push_pack(arch *a, cairn_packw *pw, cairn_codec *cx)
 	int rc = cairn_packw_finish(pw, cx);
 	if (rc < 0) {
 		fail(a, rc);
-		cairn_packw_free(pw);
-	} else if (!a->uploaders) {
-		if (!atomic_load(&a->err))
-			store_pack(a, pw, cx);
 		cairn_packw_free(pw);
 	} else if (cairn_queue_push(&a->packs, pw) < 0) {
 		cairn_packw_free(pw);
@@ -347,7 +335,11 @@ static cjob *pool_get(arch *a, size_t len)
 	pthread_mutex_unlock(&a->poolmu);
 	if (c && c->cap >= len)
 		return c;
-	size_t cap = len < (64u << 10) ? (64u << 10) : len;
+	/* powers of two: a spare then fits most later chunks, and only the
+	 * bytes a chunk uses are ever touched */
+	size_t cap = 64u << 10;
+	while (cap < len)
+		cap *= 2;
 	free(c);
 	c = cairn_xmalloc(sizeof(*c) + cap);
 	c->cap = cap;
@@ -1225,16 +1217,17 @@ int cairn_backup(cairn_repo *r, const cairn_backup_opts *o, cairn_snapshot *out,
 	unsigned nread = r->threads < 2 ? 2 : r->threads;
 	unsigned npack = r->threads;
 	/*
-	 * Packs are 16 MiB: keep few in flight. A target that links unnamed files
-	 * into place (a local directory) stores a pack in a few ms, so the packer
-	 * that filled it stores it (push_pack); others get two uploaders, so one
-	 * round trip's latency overlaps the next.
+	 * Packs are 16 MiB: keep few in memory. Remote targets get two uploaders,
+	 * so one round trip's latency overlaps the next. A target that links
+	 * unnamed files into place (a local directory) has its packs written out
+	 * as they fill, so a full pack in the queue costs no memory; one uploader
+	 * then does the fsync and the link, which can take tens of ms when the
+	 * disk is busy, while the packers go on compressing.
 	 */
-	unsigned nup = r->t->tmpfile ? 0 : 2;
-	a->uploaders = nup;
+	unsigned nup = r->t->tmpfile ? 1 : 2;
 	cairn_queue_init(&a->files, 256);
 	cairn_queue_init(&a->chunks, npack * 2);
-	cairn_queue_init(&a->packs, 1);
+	cairn_queue_init(&a->packs, r->t->tmpfile ? 4 : 1);
 	pthread_t *th = cairn_xcalloc(nread + npack + nup + 1, sizeof(pthread_t));
 	for (unsigned i = 0; i < nread; i++)
 		pthread_create(&th[i], NULL, reader_main, a);
