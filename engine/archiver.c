@@ -906,9 +906,11 @@ static void walk_dir(arch *a, pdir *d, const cairn_tree *ptree, const trie *only
 				continue;
 			}
 		}
-		/* Listing a directory updates its atime, so storing it would rewrite every
-		 * tree on every backup; record the mtime instead (restored as both). */
-		if (node.type == CAIRN_NODE_DIR)
+		/* Listing a directory updates its atime, and so does reading a symlink's
+		 * target: storing it would rewrite the trees on the next backup (every
+		 * one for directories, once for symlinks); record the mtime instead
+		 * (restored as both). */
+		if (node.type == CAIRN_NODE_DIR || node.type == CAIRN_NODE_SYMLINK)
 			node.atime_ns = node.mtime_ns;
 		cairn_tree_add(&d->tree, &node);
 	}
