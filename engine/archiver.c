@@ -435,7 +435,7 @@ static void emit_chunk(arch *a, rdr *rd, extents *ex, const uint8_t *data, size_
 	memcpy(c->id, id, 32);
 	c->len = len;
 	memcpy(c->data, data, len);
-	if (cairn_queue_push(&a->chunks, c) < 0)
+	if (cairn_queue_push_w(&a->chunks, c, len) < 0)
 		pool_put(a, c);
 }
 
@@ -1228,7 +1228,13 @@ int cairn_backup(cairn_repo *r, const cairn_backup_opts *o, cairn_snapshot *out,
 	 */
 	unsigned nup = r->t->tmpfile ? 1 : 2;
 	cairn_queue_init(&a->files, 256);
-	cairn_queue_init(&a->chunks, npack * 2);
+	/*
+	 * Chunks wait for the packers by bytes, not by count: 8 MiB is ~8 chunks
+	 * of /usr (1 MiB average) but ~170 of an image's 48 KiB ones, where a
+	 * queue of four ran dry whenever a packer was scheduled out.
+	 */
+	cairn_queue_init(&a->chunks, 256);
+	cairn_queue_set_weight_limit(&a->chunks, 8u << 20);
 	cairn_queue_init(&a->packs, r->t->tmpfile ? 4 : 1);
 	pthread_t *th = cairn_xcalloc(nread + npack + nup + 1, sizeof(pthread_t));
 	for (unsigned i = 0; i < nread; i++)
