@@ -233,10 +233,13 @@ static void cache_put(cairn_repo *r, const char *name, const void *data, size_t 
 	free(p);
 }
 
+static void cache_fd_drop(cairn_repo *r, const char *name);
+
 static void cache_drop(cairn_repo *r, const char *name)
 {
 	if (!r->cache)
 		return;
+	cache_fd_drop(r, name);
 	char *p = cache_path(r, name);
 	unlink(p);
 	free(p);
@@ -397,6 +400,7 @@ int cairn_repo_open(cairn_repo **out, cairn_target *t, const char *pass,
 		}
 	}
 	pthread_mutex_init(&r->mu, NULL);
+	pthread_mutex_init(&r->cache_mu, NULL);
 	pthread_cond_init(&r->lock_cond, NULL);
 	r->no_lock = o->no_lock;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -448,6 +452,10 @@ void cairn_repo_close(cairn_repo *r)
 	repo_unlock(r);
 	cairn_wipe(&r->keys, sizeof(r->keys));
 	cairn_index_free(r->idx);
+	for (size_t i = 0; i < sizeof(r->cache_fds) / sizeof(r->cache_fds[0]); i++)
+		if (r->cache_fds[i].name[0])
+			close(r->cache_fds[i].fd);
+	pthread_mutex_destroy(&r->cache_mu);
 	free(r->cache);
 	if (r->t)
 		cairn_target_close(r->t);
@@ -458,19 +466,99 @@ void cairn_repo_close(cairn_repo *r)
 
 /* --- blobs -------------------------------------------------------------------------- */
 
+/*
+ * Cached tree packs are read a tree at a time, thousands of times per backup,
+ * so the last few packs used stay open (a small table, least recently used
+ * out) instead of an open and a close per tree. A slot in use is not closed
+ * under its user: cache_drop marks it dead, the last user closes it.
+ */
+#define NCACHE_FDS (sizeof(((cairn_repo *)0)->cache_fds) / sizeof(struct repo_cache_fd))
+
+static void cache_fd_close(struct repo_cache_fd *e)
+{
+	close(e->fd);
+	e->name[0] = 0;
+	e->dead = 0;
+}
+
+/* A slot holding @p name open (refs taken), or NULL: not cached, or no slot free. */
+static struct repo_cache_fd *cache_fd_get(cairn_repo *r, const char *name)
+{
+	struct repo_cache_fd *e = NULL, *lru = NULL;
+	pthread_mutex_lock(&r->cache_mu);
+	for (size_t i = 0; i < NCACHE_FDS && !e; i++) {
+		struct repo_cache_fd *c = &r->cache_fds[i];
+		if (c->name[0] && !c->dead && !strcmp(c->name, name))
+			e = c;
+		else if (!c->name[0] && (!lru || lru->name[0]))
+			lru = c;
+		else if (c->name[0] && !c->refs && (!lru || (lru->name[0] && c->used < lru->used)))
+			lru = c;
+	}
+	if (!e && lru) {
+		char *p = cache_path(r, name);
+		int fd = open(p, O_RDONLY | O_CLOEXEC);
+		free(p);
+		if (fd >= 0) {
+			if (lru->name[0])
+				cache_fd_close(lru);
+			e = lru;
+			snprintf(e->name, sizeof(e->name), "%s", name);
+			e->fd = fd;
+		}
+	}
+	if (e) {
+		e->refs++;
+		e->used = ++r->cache_clock;
+	}
+	pthread_mutex_unlock(&r->cache_mu);
+	return e;
+}
+
+static void cache_fd_put(cairn_repo *r, struct repo_cache_fd *e)
+{
+	pthread_mutex_lock(&r->cache_mu);
+	if (!--e->refs && e->dead)
+		cache_fd_close(e);
+	pthread_mutex_unlock(&r->cache_mu);
+}
+
+/* Forget the open descriptor of @p name (the file is being replaced or removed). */
+static void cache_fd_drop(cairn_repo *r, const char *name)
+{
+	pthread_mutex_lock(&r->cache_mu);
+	for (size_t i = 0; i < NCACHE_FDS; i++) {
+		struct repo_cache_fd *c = &r->cache_fds[i];
+		if (c->name[0] && !strcmp(c->name, name)) {
+			if (c->refs)
+				c->dead = 1;
+			else
+				cache_fd_close(c);
+		}
+	}
+	pthread_mutex_unlock(&r->cache_mu);
+}
+
 /* Read a byte range of a cached pack; -ENOENT if it is not cached. */
 static int cache_read_range(cairn_repo *r, const char *name, uint64_t off, size_t len,
 			    uint8_t *out)
 {
 	if (!r->cache)
 		return -ENOENT;
-	char *p = cache_path(r, name);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	free(p);
-	if (fd < 0)
-		return -ENOENT;
-	ssize_t n = pread(fd, out, len, (off_t)off);
-	close(fd);
+	struct repo_cache_fd *e = cache_fd_get(r, name);
+	ssize_t n;
+	if (e) {
+		n = pread(e->fd, out, len, (off_t)off);
+		cache_fd_put(r, e);
+	} else { /* every slot busy: a descriptor of its own */
+		char *p = cache_path(r, name);
+		int fd = open(p, O_RDONLY | O_CLOEXEC);
+		free(p);
+		if (fd < 0)
+			return -ENOENT;
+		n = pread(fd, out, len, (off_t)off);
+		close(fd);
+	}
 	return n == (ssize_t)len ? 0 : -ENOENT;
 }
 
@@ -537,10 +625,12 @@ int repo_blob_read(cairn_repo *r, cairn_codec *cx, const uint8_t id[32], size_t 
 	 * reported to the replica set (repair journal) and the next one is tried */
 	/* tree packs come from the local cache, filled with the whole pack on first use */
 	if (ptype == CAIRN_BLOB_TREE && r->cache) {
-		if (cache_read_range(r, pname, loc.offset, loc.clen, enc) < 0) {
+		int cached = cache_read_range(r, pname, loc.offset, loc.clen, enc) == 0;
+		if (!cached) {
 			cache_fill_pack(r, pname);
+			cached = cache_read_range(r, pname, loc.offset, loc.clen, enc) == 0;
 		}
-		if (cache_read_range(r, pname, loc.offset, loc.clen, enc) == 0) {
+		if (cached) {
 			if (blob_decode(r, cx, pack_id, &loc, id, rawlen, enc, out) == 0) {
 				free(enc);
 				return 0;

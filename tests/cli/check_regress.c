@@ -111,6 +111,50 @@ START_TEST(damaged_pack_recovers_after_reindex)
 }
 END_TEST
 
+/*
+ * A damaged cached tree pack: every tree read from it fails authentication,
+ * the entry is dropped (its open descriptor too, even while another walker
+ * reads through it) and the trees come from the repository.
+ */
+START_TEST(damaged_cache_is_replaced)
+{
+	char *base = tu_mkdtemp("cache");
+	const char *B = CAIRN_BIN;
+	char p[4200];
+	setenv("CAIRN_PASSWORD", "regress", 1);
+	snprintf(p, sizeof(p), "%s/src", base);
+	mkdir(p, 0755);
+	for (int d = 0; d < 300; d++) {
+		snprintf(p, sizeof(p), "%s/src/d%03d", base, d);
+		mkdir(p, 0755);
+		snprintf(p, sizeof(p), "%s/src/d%03d/f", base, d);
+		write_file(p, 1000 + (size_t)d, (uint64_t)d);
+	}
+	ck_assert_int_eq(tu_sh("%s -q -r '%s/repo' init --kdf-memory 1024 --kdf-time 1", B, base), 0);
+#define CR "%s -q --cache-dir '%s/cache' --threads 4 -r '%s/repo'"
+	ck_assert_int_eq(tu_sh(CR " backup '%s/src'", B, base, base, base), 0);
+	/* damage the middle of every cached pack (tree packs: the cache holds no data) */
+	ck_assert_int_eq(tu_sh("n=0; for f in $(find '%s/cache' -path '*/data/*' -type f); do "
+			       "s=$(stat -c %%s \"$f\"); printf '\\377\\000\\377\\000' | "
+			       "dd of=\"$f\" bs=1 seek=$((s / 2)) conv=notrunc status=none; "
+			       "md5sum \"$f\" | cut -d' ' -f1 >>'%s/damaged'; "
+			       "n=$((n + 1)); done; test $n -gt 0",
+			       base, base),
+			 0);
+	ck_assert_int_eq(tu_sh(CR " backup '%s/src' 2>'%s/err'", B, base, base, base, base), 0);
+	/* no damaged copy is left in the cache */
+	ck_assert_int_ne(tu_sh("find '%s/cache' -type f | xargs md5sum | grep -q -F -f '%s/damaged'",
+			       base, base),
+			 0);
+	ck_assert_int_eq(tu_sh(CR " restore latest --target '%s/out'", B, base, base, base), 0);
+	ck_assert_int_eq(tu_sh("diff -r '%s/src' '%s/out%s/src'", base, base, base), 0);
+	ck_assert_int_eq(tu_sh(CR " check", B, base, base), 0);
+#undef CR
+	tu_rmrf(base);
+	free(base);
+}
+END_TEST
+
 static Suite *cli_regress_suite(void)
 {
 	Suite *s = suite_create("regress");
@@ -118,6 +162,7 @@ static Suite *cli_regress_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, parent_trees_under_load);
 	tcase_add_test(tc, damaged_pack_recovers_after_reindex);
+	tcase_add_test(tc, damaged_cache_is_replaced);
 	suite_add_tcase(s, tc);
 	return s;
 }
