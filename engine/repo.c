@@ -211,6 +211,8 @@ static void mkdirs(char *path)
 	}
 }
 
+static void cache_fd_drop(cairn_repo *r, const char *name);
+
 static void cache_put(cairn_repo *r, const char *name, const void *data, size_t len)
 {
 	if (!r->cache)
@@ -224,16 +226,16 @@ static void cache_put(cairn_repo *r, const char *name, const void *data, size_t 
 	if (fd >= 0) {
 		ssize_t n = write(fd, data, len);
 		close(fd);
-		if (n == (ssize_t)len && rename(tmp, p) == 0)
+		if (n == (ssize_t)len && rename(tmp, p) == 0) {
 			tmp[0] = 0;
+			cache_fd_drop(r, name); /* an open descriptor would see the old file */
+		}
 		if (tmp[0])
 			unlink(tmp);
 	}
 	free(tmp);
 	free(p);
 }
-
-static void cache_fd_drop(cairn_repo *r, const char *name);
 
 static void cache_drop(cairn_repo *r, const char *name)
 {
@@ -550,6 +552,8 @@ static int cache_read_range(cairn_repo *r, const char *name, uint64_t off, size_
 	if (e) {
 		n = pread(e->fd, out, len, (off_t)off);
 		cache_fd_put(r, e);
+		if (n != (ssize_t)len)
+			cache_fd_drop(r, name); /* short (truncated): the refill is a new file */
 	} else { /* every slot busy: a descriptor of its own */
 		char *p = cache_path(r, name);
 		int fd = open(p, O_RDONLY | O_CLOEXEC);

@@ -10,7 +10,11 @@
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
 
 #include "tests/support/check_main.h"
 #include "tests/support/testutil.h"
@@ -155,6 +159,83 @@ START_TEST(damaged_cache_is_replaced)
 }
 END_TEST
 
+/*
+ * A truncated cached tree pack, read by one long-lived process: the first
+ * tree read refills the cache, and the rest must read the new file. The
+ * table of open cache descriptors kept the truncated one, so every later
+ * tree fetched and verified the whole pack again (seen as the cached file
+ * being replaced once per tree).
+ */
+typedef struct ls_watch {
+	const char *file;
+	ino_t ino;
+	int changes, entries;
+} ls_watch;
+
+static int ls_cb(void *payload, const cairn_entry *e)
+{
+	(void)e;
+	ls_watch *w = payload;
+	struct stat st;
+	if (stat(w->file, &st) == 0 && st.st_ino != w->ino) {
+		w->ino = st.st_ino;
+		w->changes++;
+	}
+	w->entries++;
+	return 0;
+}
+
+START_TEST(truncated_cache_refilled_once)
+{
+	char *base = tu_mkdtemp("cachetrunc");
+	const char *B = CAIRN_BIN;
+	char p[4200], cache[4200], file[4200];
+	setenv("CAIRN_PASSWORD", "regress", 1);
+	snprintf(p, sizeof(p), "%s/src", base);
+	mkdir(p, 0755);
+	for (int d = 0; d < 200; d++) {
+		snprintf(p, sizeof(p), "%s/src/d%03d", base, d);
+		mkdir(p, 0755);
+	}
+	snprintf(cache, sizeof(cache), "%s/cache", base);
+	ck_assert_int_eq(tu_sh("%s -q -r '%s/repo' init --kdf-memory 1024 --kdf-time 1", B, base), 0);
+	ck_assert_int_eq(tu_sh("%s -q --cache-dir '%s' -r '%s/repo' backup '%s/src'", B, cache,
+			       base, base),
+			 0);
+	/* one cached tree pack; truncate it */
+	char cmd[9000];
+	snprintf(cmd, sizeof(cmd), "find '%s' -path '*/data/*' -type f", cache);
+	FILE *f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(file, sizeof(file), f));
+	file[strcspn(file, "\n")] = 0;
+	pclose(f);
+	ck_assert_int_eq(truncate(file, 0), 0);
+
+	cairn_target *t;
+	cairn_repo *r;
+	cairn_open_opts oo = CAIRN_OPEN_OPTS_INIT;
+	oo.cache_dir = cache;
+	snprintf(p, sizeof(p), "%s/repo", base);
+	ck_assert_int_eq(cairn_target_open(&t, p), 0);
+	ck_assert_int_eq(cairn_repo_open(&r, t, "regress", &oo), 0);
+	cairn_snapshot snap;
+	ck_assert_int_eq(cairn_snapshot_find(r, "latest", NULL, &snap), 0);
+	struct stat st;
+	ck_assert_int_eq(stat(file, &st), 0);
+	ls_watch w = {file, st.st_ino, 0, 0};
+	ck_assert_int_eq(cairn_ls(r, &snap, NULL, ls_cb, &w), 0);
+	ck_assert_int_ge(w.entries, 200);
+	ck_assert_int_eq(w.changes, 1);
+	ck_assert_int_eq(stat(file, &st), 0);
+	ck_assert_int_gt(st.st_size, 0);
+	cairn_snapshot_free(&snap);
+	cairn_repo_close(r);
+	tu_rmrf(base);
+	free(base);
+}
+END_TEST
+
 static Suite *cli_regress_suite(void)
 {
 	Suite *s = suite_create("regress");
@@ -163,6 +244,7 @@ static Suite *cli_regress_suite(void)
 	tcase_add_test(tc, parent_trees_under_load);
 	tcase_add_test(tc, damaged_pack_recovers_after_reindex);
 	tcase_add_test(tc, damaged_cache_is_replaced);
+	tcase_add_test(tc, truncated_cache_refilled_once);
 	suite_add_tcase(s, tc);
 	return s;
 }
