@@ -1251,6 +1251,8 @@ int cairn_backup(cairn_repo *r, const cairn_backup_opts *o, cairn_snapshot *out,
 	/* walk from "/" */
 	pdir *top = cairn_xcalloc(1, sizeof(*top));
 	top->fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (top->fd < 0) /* every path is opened from here: nothing can be backed up */
+		fail(a, cairn_error_set(-errno, "backup: cannot open /: %s", strerror(errno)));
 	top->path = cairn_xstrdup("/");
 	struct stat rst;
 	if (lstat(paths[0], &rst) == 0)

@@ -199,13 +199,18 @@ cairn_codec *cairn_codec_new(int level)
 	 * 1 MiB chunks, freed and reallocated its tables again and again: a
 	 * third of a first backup's page faults.
 	 */
-	if (level > 0) {
-		size_t ws = ZSTD_estimateCCtxSize(level);
+	size_t ws = level > 0 ? ZSTD_estimateCCtxSize(level) : 0;
+	if (ws && ws <= (16u << 20)) { /* levels up to 9; above, the bound for inputs of any
+					* size (81 MB at 19, 649 MB at 22) is too much to reserve */
 		cx->zc_space = cairn_xmalloc(ws);
 		cx->zc = ZSTD_initStaticCCtx(cx->zc_space, ws);
-	} else {
-		cx->zc = ZSTD_createCCtx();
+		if (!cx->zc) {
+			free(cx->zc_space);
+			cx->zc_space = NULL;
+		}
 	}
+	if (!cx->zc)
+		cx->zc = ZSTD_createCCtx();
 	cx->zd = ZSTD_createDCtx();
 	cx->enc = EVP_CIPHER_CTX_new();
 	cx->dec = EVP_CIPHER_CTX_new();

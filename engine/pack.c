@@ -22,6 +22,8 @@ struct cairn_packw {
 	cairn_pack_entry *e;
 	size_t n, cap;
 	int finished;
+	int failed; /* file mode: a write failed; the pack is unusable (the error again) */
+	char failmsg[256];
 	/* file mode: the pack goes to fd as it grows, hashed on the way */
 	int fd;
 	uint64_t off;           /* bytes written */
@@ -67,6 +69,10 @@ static int pw_flush(cairn_packw *pw)
 {
 	int rc = pw_write(pw, pw->bytes.data, pw->bytes.len);
 	pw->bytes.len = 0;
+	if (rc < 0) { /* the entries staged are not in the file: no more adds */
+		pw->failed = rc;
+		snprintf(pw->failmsg, sizeof(pw->failmsg), "%s", cairn_error_last());
+	}
 	return rc;
 }
 
@@ -202,6 +208,8 @@ int cairn_packw_add_body(cairn_packw *pw, cairn_codec *cx, const uint8_t id[32],
 			 uint8_t codec, const void *body, size_t blen, size_t rawlen)
 {
 	uint64_t at = cairn_packw_total(pw);
+	if (pw->failed)
+		return cairn_error_set(pw->failed, "%s", pw->failmsg);
 	if (pw->finished || pw->n >= CAIRN_PACK_MAX_BLOBS ||
 	    at + cairn_blob_bound(blen) > UINT32_MAX || rawlen > UINT32_MAX)
 		return cairn_error_set(-ERANGE, "pack is full");
@@ -237,6 +245,8 @@ int cairn_packw_add(cairn_packw *pw, cairn_codec *cx, const uint8_t id[32], uint
 
 int cairn_packw_finish(cairn_packw *pw, cairn_codec *cx)
 {
+	if (pw->failed)
+		return cairn_error_set(pw->failed, "%s", pw->failmsg);
 	if (pw->finished)
 		return 0;
 	/* header plaintext: version, count, entries; padded to a multiple of 4 KiB */

@@ -84,8 +84,14 @@ void *cairn_queue_pop(cairn_queue *q)
 		 * ~60,000 small files per 2 GiB of /usr; one wake-up each cost ~3 % of
 		 * a backup's CPU in futex calls and context switches).
 		 */
-		if (q->len <= q->cap / 2 && q->weight <= q->wmax / 2)
-			pthread_cond_signal(&q->not_full);
+		if (q->len <= q->cap / 2 && q->weight <= q->wmax / 2) {
+			/* with a weight limit, a woken producer may be too heavy to go
+			 * in while a lighter one would fit: wake them all */
+			if (q->wmax != SIZE_MAX)
+				pthread_cond_broadcast(&q->not_full);
+			else
+				pthread_cond_signal(&q->not_full);
+		}
 	}
 	pthread_mutex_unlock(&q->mu);
 	return item;

@@ -141,6 +141,17 @@ START_TEST(blob_roundtrips)
 	tu_fill_random(b, big, 3);
 	roundtrip(cx, b, big, 0);
 	cairn_codec_free(cx);
+	/* every level: fixed workspaces up to 9, growing contexts above; inputs
+	 * of changing sizes through one codec (small, 8 MiB, small again) */
+	const int levels[] = {1, 2, 9, 10, 19};
+	for (size_t l = 0; l < sizeof(levels) / sizeof(levels[0]); l++) {
+		cx = cairn_codec_new(levels[l]);
+		tu_fill_text(b, big, 4 + (uint64_t)l);
+		roundtrip(cx, b, 3000, 1);
+		roundtrip(cx, b, levels[l] < 10 ? big : (1u << 20), 1); /* 19 is slow */
+		roundtrip(cx, b, 70000, 1);
+		cairn_codec_free(cx);
+	}
 	cx = cairn_codec_new(0); /* compression off */
 	tu_fill_text(b, 100000, 2);
 	roundtrip(cx, b, 100000, 0);

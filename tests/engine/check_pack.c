@@ -258,6 +258,9 @@ START_TEST(file_pack_matches_memory)
 	if (rc == 0)
 		rc = cairn_packw_finish(pw, cx);
 	ck_assert_int_eq(rc, -ENOSPC);
+	/* and stays failed: nothing more goes into a pack whose file lost data */
+	ck_assert_int_eq(cairn_packw_add(pw, cx, b[1].id, b[1].type, b[1].data, b[1].len), -ENOSPC);
+	ck_assert_int_eq(cairn_packw_finish(pw, cx), -ENOSPC);
 	ck_assert_ptr_nonnull(strstr(cairn_error_last(), "no space left"));
 	cairn_packw_free(pw);
 	cairn_codec_free(cx);
