@@ -39,7 +39,8 @@ environment:
   BENCH_CAIRN      cairn binary (default: $ROOT/build/bin/cairn, then PATH)
   BENCH_BORG_COMPRESSION    borg --compression (default zstd,3)
   BENCH_RESTIC_COMPRESSION  restic --compression (default auto)
-  BENCH_CACHE      warm (default: read the inputs before each phase) or
+  BENCH_CACHE      warm (default: read the inputs before each phase, after
+                   emptying the page cache when root) or
                    cold (drop the page cache before each phase; needs root)
   BENCH_VERIFY     1 (default): compare the restored tree with the source
   BENCH_KEEP       1 (default): keep the repositories until the next run;
@@ -343,6 +344,12 @@ warm() { # sync, then read the given trees so every tool starts from a warm cach
 		echo 3 >/proc/sys/vm/drop_caches
 		return 0
 	fi
+	# As root, empty the page cache first: every phase then starts with the
+	# same free memory and only its inputs and the tool's own cache directory
+	# cached, instead of whatever the earlier phases and tools left (new pages
+	# for a restore's 2 GiB came from reclaiming them, several seconds of
+	# system time in some runs).
+	[ "$(id -u)" -eq 0 ] && echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true
 	find "$@" -type f -print0 2>/dev/null | xargs -0 -r cat >/dev/null 2>&1 || true
 }
 
@@ -476,14 +483,14 @@ run_tool() {
 		local ok=$M_RC
 		# a failed backup ends the chain: later phases would measure something else
 		if [ "$ok" = 0 ] && want first; then
-			warm "$data"
+			warm "$data" "$T/cache" "$T/borg"
 			t_backup first "$repo" first "$data" "$input"
 			rec first
 			ok=$M_RC
 			last=first
 		fi
 		if [ "$ok" = 0 ] && want unchanged; then
-			warm "$data"
+			warm "$data" "$T/cache" "$T/borg"
 			t_backup unchanged "$repo" unchanged "$data" "$input"
 			rec unchanged
 			ok=$M_RC
@@ -494,7 +501,7 @@ run_tool() {
 			if [ "$ok" = 0 ] && want "v$g"; then
 				"$MKCORPUS" edit "$data" "$SEED" "$g" 2>>"$LOGS/$TOOL-edits.log"
 				input=$(data_bytes "$data")
-				warm "$data"
+				warm "$data" "$T/cache" "$T/borg"
 				t_backup "v$g" "$repo" "v$g" "$data" "$input"
 				rec "v$g" "$(tail -n1 "$LOGS/$TOOL-edits.log" | sed 's/^mkcorpus edit: [^ ]* //')"
 				ok=$M_RC
@@ -505,7 +512,7 @@ run_tool() {
 		if [ "$ok" = 0 ] && want restore; then
 			rm -rf "$T/restore"
 			mkdir -p "$T/restore"
-			warm "$repo"
+			warm "$repo" "$T/cache" "$T/borg"
 			t_restore restore "$repo" "$last" "$T/restore" "$input"
 			note="latest = $last"
 			if [ "$M_RC" = 0 ] && [ "$VERIFY" = 1 ]; then
@@ -517,7 +524,7 @@ run_tool() {
 			rm -rf "$T/restore"
 		fi
 		if [ "$ok" = 0 ] && want check; then
-			warm "$repo"
+			warm "$repo" "$T/cache" "$T/borg"
 			t_check check "$repo"
 			rec check
 		fi
@@ -535,14 +542,14 @@ run_tool() {
 			rm -rf "$img"
 			mkdir -p "$img"
 			cp "$IMG1" "$img/disk.img"
-			warm "$img"
+			warm "$img" "$T/cache" "$T/borg"
 			t_backup image-v1 "$irepo" image-v1 "$img" "$isize1"
 			rec image-v1
 			r1=$M_REPO
 			if [ "$M_RC" = 0 ] && want image-v2; then
 				cp "$IMG2" "$img/disk.img.new"
 				mv "$img/disk.img.new" "$img/disk.img"
-				warm "$img"
+				warm "$img" "$T/cache" "$T/borg"
 				t_backup image-v2 "$irepo" image-v2 "$img" "$isize2"
 				gb=$((M_REPO - r1))
 				gp=$(awk -v g="$gb" -v s="$isize2" 'BEGIN { printf "%.2f", 100 * g / s }')
@@ -564,7 +571,7 @@ say "== cairn-bench compare: run $RUN_ID"
 say "   tools: $TOOLS; phases: $PHASES"
 say "   machine: ${CPU_MODEL:-unknown CPU}, $NCPU CPUs, $MEM_MB MiB RAM, $(uname -sr)"
 if [ "$CACHE_MODE" = warm ]; then
-	say "   page cache: WARM - inputs are read once (cat > /dev/null) and sync runs before each phase"
+	say "   page cache: WARM - before each phase: sync, page cache emptied (as root), inputs read once"
 else
 	say "   page cache: COLD - sync and drop_caches before each phase"
 fi
@@ -611,7 +618,7 @@ REPORT=$BENCH_DIR/results.md
 	for t in $TOOLS; do echo "- $t: $(tool_version "$t")"; done
 	echo "- corpus: $CORPUS_DESC"
 	if [ "$CACHE_MODE" = warm ]; then
-		echo "- page cache: warm (inputs read once and sync before each phase)"
+		echo "- page cache: warm (before each phase: sync, page cache emptied as root, inputs read once)"
 	else
 		echo "- page cache: cold (drop_caches before each phase)"
 	fi
