@@ -211,8 +211,6 @@ static void mkdirs(char *path)
 	}
 }
 
-static void cache_fd_drop(cairn_repo *r, const char *name);
-
 static void cache_put(cairn_repo *r, const char *name, const void *data, size_t len)
 {
 	if (!r->cache)
@@ -228,7 +226,7 @@ static void cache_put(cairn_repo *r, const char *name, const void *data, size_t 
 		close(fd);
 		if (n == (ssize_t)len && rename(tmp, p) == 0) {
 			tmp[0] = 0;
-			cache_fd_drop(r, name); /* an open descriptor would see the old file */
+			cairn_fdcache_drop(r->cache_fds, name); /* a descriptor would see the old file */
 		}
 		if (tmp[0])
 			unlink(tmp);
@@ -241,7 +239,7 @@ static void cache_drop(cairn_repo *r, const char *name)
 {
 	if (!r->cache)
 		return;
-	cache_fd_drop(r, name);
+	cairn_fdcache_drop(r->cache_fds, name);
 	char *p = cache_path(r, name);
 	unlink(p);
 	free(p);
@@ -402,7 +400,7 @@ int cairn_repo_open(cairn_repo **out, cairn_target *t, const char *pass,
 		}
 	}
 	pthread_mutex_init(&r->mu, NULL);
-	pthread_mutex_init(&r->cache_mu, NULL);
+	r->cache_fds = cairn_fdcache_new();
 	pthread_cond_init(&r->lock_cond, NULL);
 	r->no_lock = o->no_lock;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -454,10 +452,7 @@ void cairn_repo_close(cairn_repo *r)
 	repo_unlock(r);
 	cairn_wipe(&r->keys, sizeof(r->keys));
 	cairn_index_free(r->idx);
-	for (size_t i = 0; i < sizeof(r->cache_fds) / sizeof(r->cache_fds[0]); i++)
-		if (r->cache_fds[i].name[0])
-			close(r->cache_fds[i].fd);
-	pthread_mutex_destroy(&r->cache_mu);
+	cairn_fdcache_free(r->cache_fds);
 	free(r->cache);
 	if (r->t)
 		cairn_target_close(r->t);
@@ -469,98 +464,30 @@ void cairn_repo_close(cairn_repo *r)
 /* --- blobs -------------------------------------------------------------------------- */
 
 /*
- * Cached tree packs are read a tree at a time, thousands of times per backup,
- * so the last few packs used stay open (a small table, least recently used
- * out) instead of an open and a close per tree. A slot in use is not closed
- * under its user: cache_drop marks it dead, the last user closes it.
+ * Read a byte range of a cached pack; -ENOENT if it is not cached. Cached tree
+ * packs are read a tree at a time, thousands of times per backup, so the
+ * last few used stay open (common/fdcache.h).
  */
-#define NCACHE_FDS (sizeof(((cairn_repo *)0)->cache_fds) / sizeof(struct repo_cache_fd))
-
-static void cache_fd_close(struct repo_cache_fd *e)
-{
-	close(e->fd);
-	e->name[0] = 0;
-	e->dead = 0;
-}
-
-/* A slot holding @p name open (refs taken), or NULL: not cached, or no slot free. */
-static struct repo_cache_fd *cache_fd_get(cairn_repo *r, const char *name)
-{
-	struct repo_cache_fd *e = NULL, *lru = NULL;
-	pthread_mutex_lock(&r->cache_mu);
-	for (size_t i = 0; i < NCACHE_FDS && !e; i++) {
-		struct repo_cache_fd *c = &r->cache_fds[i];
-		if (c->name[0] && !c->dead && !strcmp(c->name, name))
-			e = c;
-		else if (!c->name[0] && (!lru || lru->name[0]))
-			lru = c;
-		else if (c->name[0] && !c->refs && (!lru || (lru->name[0] && c->used < lru->used)))
-			lru = c;
-	}
-	if (!e && lru) {
-		char *p = cache_path(r, name);
-		int fd = open(p, O_RDONLY | O_CLOEXEC);
-		free(p);
-		if (fd >= 0) {
-			if (lru->name[0])
-				cache_fd_close(lru);
-			e = lru;
-			snprintf(e->name, sizeof(e->name), "%s", name);
-			e->fd = fd;
-		}
-	}
-	if (e) {
-		e->refs++;
-		e->used = ++r->cache_clock;
-	}
-	pthread_mutex_unlock(&r->cache_mu);
-	return e;
-}
-
-static void cache_fd_put(cairn_repo *r, struct repo_cache_fd *e)
-{
-	pthread_mutex_lock(&r->cache_mu);
-	if (!--e->refs && e->dead)
-		cache_fd_close(e);
-	pthread_mutex_unlock(&r->cache_mu);
-}
-
-/* Forget the open descriptor of @p name (the file is being replaced or removed). */
-static void cache_fd_drop(cairn_repo *r, const char *name)
-{
-	pthread_mutex_lock(&r->cache_mu);
-	for (size_t i = 0; i < NCACHE_FDS; i++) {
-		struct repo_cache_fd *c = &r->cache_fds[i];
-		if (c->name[0] && !strcmp(c->name, name)) {
-			if (c->refs)
-				c->dead = 1;
-			else
-				cache_fd_close(c);
-		}
-	}
-	pthread_mutex_unlock(&r->cache_mu);
-}
-
-/* Read a byte range of a cached pack; -ENOENT if it is not cached. */
 static int cache_read_range(cairn_repo *r, const char *name, uint64_t off, size_t len,
 			    uint8_t *out)
 {
 	if (!r->cache)
 		return -ENOENT;
-	struct repo_cache_fd *e = cache_fd_get(r, name);
-	ssize_t n;
-	if (e) {
-		n = pread(e->fd, out, len, (off_t)off);
-		cache_fd_put(r, e);
-		if (n != (ssize_t)len)
-			cache_fd_drop(r, name); /* short (truncated): the refill is a new file */
-	} else { /* every slot busy: a descriptor of its own */
-		char *p = cache_path(r, name);
-		int fd = open(p, O_RDONLY | O_CLOEXEC);
-		free(p);
-		if (fd < 0)
-			return -ENOENT;
-		n = pread(fd, out, len, (off_t)off);
+	char *p = cache_path(r, name);
+	int slot = -1;
+	uint64_t size;
+	int fd = cairn_fdcache_get(r->cache_fds, name, p, &slot, &size);
+	if (fd == -EBUSY) /* every slot busy: a descriptor of its own */
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+	free(p);
+	if (fd < 0)
+		return -ENOENT;
+	ssize_t n = pread(fd, out, len, (off_t)off);
+	if (slot >= 0) {
+		cairn_fdcache_put(r->cache_fds, slot);
+		if (n != (ssize_t)len) /* short (truncated): the refill will be a new file */
+			cairn_fdcache_drop(r->cache_fds, name);
+	} else {
 		close(fd);
 	}
 	return n == (ssize_t)len ? 0 : -ENOENT;

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 
+#include "common/fdcache.h"
 #include "engine/crypto_int.h"
 #include "engine/engine.h"
 #include "engine/index_int.h"
@@ -44,16 +45,7 @@ struct cairn_repo {
 	pthread_cond_t lock_cond;
 	int lock_stop;
 	uint64_t index_errors;    /* index segments that could not be loaded */
-	/* open descriptors of cached tree packs (repo.c, cache_pread) */
-	pthread_mutex_t cache_mu;
-	struct repo_cache_fd {
-		char name[CAIRN_PACK_NAME_MAX]; /* "" = free slot */
-		int fd;
-		unsigned refs;
-		int dead;      /* dropped while in use: closed when the last user is done */
-		uint64_t used; /* for eviction, least recently used first */
-	} cache_fds[8];
-	uint64_t cache_clock;
+	cairn_fdcache *cache_fds; /* open cached tree packs (repo.c, cache_read_range) */
 };
 
 /** Report a warning through the repository's callback (or stderr). */

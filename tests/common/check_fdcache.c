@@ -1,0 +1,129 @@
+/*
+ * check_fdcache.c - the table of open descriptors: a hit returns the same
+ * descriptor, misses open the file (missing files and directories are
+ * errors), the least recently used unused slot is reused, a full table of
+ * busy slots says -EBUSY, and a drop while in use keeps the descriptor valid
+ * until its user is done while the next get opens the file anew.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/fdcache.h"
+#include "tests/support/check_main.h"
+#include "tests/support/testutil.h"
+
+static char *g_dir;
+
+static void setup(void)
+{
+	g_dir = tu_mkdtemp("fdcache");
+}
+
+static void teardown(void)
+{
+	tu_rmrf(g_dir);
+	free(g_dir);
+}
+
+static const char *file(char *buf, int i, const char *content)
+{
+	snprintf(buf, 512, "%s/f%d", g_dir, i);
+	if (content) {
+		FILE *f = fopen(buf, "w");
+		ck_assert_ptr_nonnull(f);
+		fputs(content, f);
+		fclose(f);
+	}
+	return buf;
+}
+
+static void expect_content(int fd, const char *want)
+{
+	char got[64] = {0};
+	ck_assert_int_eq(pread(fd, got, sizeof(got) - 1, 0), (ssize_t)strlen(want));
+	ck_assert_str_eq(got, want);
+}
+
+START_TEST(hits_misses_and_errors)
+{
+	cairn_fdcache *c = cairn_fdcache_new();
+	char p[512], key[32];
+	int s1, s2;
+	uint64_t size;
+	file(p, 1, "one");
+	int fd = cairn_fdcache_get(c, "f1", p, &s1, &size);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_uint_eq(size, 3);
+	ck_assert_int_eq(cairn_fdcache_get(c, "f1", p, &s2, &size), fd); /* a hit */
+	ck_assert_int_eq(s1, s2);
+	cairn_fdcache_put(c, s1);
+	cairn_fdcache_put(c, s2);
+	expect_content(fd, "one"); /* still open: cached */
+	ck_assert_int_eq(cairn_fdcache_get(c, "nope", file(p, 99, NULL), &s1, &size), -ENOENT);
+	ck_assert_int_eq(cairn_fdcache_get(c, "dir", g_dir, &s1, &size), -ENOENT);
+
+	/* every slot busy: -EBUSY, the caller opens the file itself */
+	int slots[16], n = 0;
+	for (int i = 0; i < 16; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		ck_assert_int_ge(cairn_fdcache_get(c, key, file(p, 100 + i, "x"), &slots[n++], &size), 0);
+	}
+	ck_assert_int_eq(cairn_fdcache_get(c, "k16", file(p, 116, "y"), &s1, &size), -EBUSY);
+	for (int i = 0; i < n; i++)
+		cairn_fdcache_put(c, slots[i]);
+	/* now the least recently used (k0) makes room */
+	ck_assert_int_ge(cairn_fdcache_get(c, "k16", p, &s1, &size), 0);
+	cairn_fdcache_put(c, s1);
+	cairn_fdcache_free(c);
+}
+END_TEST
+
+START_TEST(drop_while_in_use)
+{
+	cairn_fdcache *c = cairn_fdcache_new();
+	char p[512], tmp[600];
+	int s1, s2;
+	uint64_t size;
+	file(p, 1, "old");
+	int fd = cairn_fdcache_get(c, "f1", p, &s1, &size);
+	ck_assert_int_ge(fd, 0);
+	/* replaced under its name, then dropped while the first user still reads */
+	snprintf(tmp, sizeof(tmp), "%s/new", g_dir);
+	FILE *f = fopen(tmp, "w");
+	fputs("newer", f);
+	fclose(f);
+	ck_assert_int_eq(rename(tmp, p), 0);
+	cairn_fdcache_drop(c, "f1");
+	expect_content(fd, "old"); /* the user's descriptor stays valid */
+	int fd2 = cairn_fdcache_get(c, "f1", p, &s2, &size);
+	ck_assert_int_ge(fd2, 0);
+	ck_assert_int_ne(fd2, fd);
+	ck_assert_uint_eq(size, 5);
+	expect_content(fd2, "newer");
+	cairn_fdcache_put(c, s1); /* the last user of the dropped one closes it */
+	ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+	cairn_fdcache_put(c, s2);
+	expect_content(fd2, "newer");
+	cairn_fdcache_free(c);
+	ck_assert_int_eq(fcntl(fd2, F_GETFD), -1);
+}
+END_TEST
+
+static Suite *common_fdcache_suite(void)
+{
+	Suite *s = suite_create("fdcache");
+	TCase *tc = tcase_create("fdcache");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, hits_misses_and_errors);
+	tcase_add_test(tc, drop_while_in_use);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+CAIRN_CHECK_MAIN(common_fdcache_suite)
