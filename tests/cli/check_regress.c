@@ -115,6 +115,22 @@ START_TEST(damaged_pack_recovers_after_reindex)
 }
 END_TEST
 
+/* <base>/src with @p n subdirectories d000..., each with a small file f if @p files. */
+static void make_dirs(const char *base, int n, int files)
+{
+	char p[4200];
+	snprintf(p, sizeof(p), "%s/src", base);
+	mkdir(p, 0755);
+	for (int d = 0; d < n; d++) {
+		snprintf(p, sizeof(p), "%s/src/d%03d", base, d);
+		mkdir(p, 0755);
+		if (files) {
+			snprintf(p, sizeof(p), "%s/src/d%03d/f", base, d);
+			write_file(p, 1000 + (size_t)d, (uint64_t)d);
+		}
+	}
+}
+
 /*
  * A damaged cached tree pack: every tree read from it fails authentication,
  * the entry is dropped (its open descriptor too, even while another walker
@@ -124,16 +140,8 @@ START_TEST(damaged_cache_is_replaced)
 {
 	char *base = tu_mkdtemp("cache");
 	const char *B = CAIRN_BIN;
-	char p[4200];
 	setenv("CAIRN_PASSWORD", "regress", 1);
-	snprintf(p, sizeof(p), "%s/src", base);
-	mkdir(p, 0755);
-	for (int d = 0; d < 300; d++) {
-		snprintf(p, sizeof(p), "%s/src/d%03d", base, d);
-		mkdir(p, 0755);
-		snprintf(p, sizeof(p), "%s/src/d%03d/f", base, d);
-		write_file(p, 1000 + (size_t)d, (uint64_t)d);
-	}
+	make_dirs(base, 300, 1);
 	ck_assert_int_eq(tu_sh("%s -q -r '%s/repo' init --kdf-memory 1024 --kdf-time 1", B, base), 0);
 #define CR "%s -q --cache-dir '%s/cache' --threads 4 -r '%s/repo'"
 	ck_assert_int_eq(tu_sh(CR " backup '%s/src'", B, base, base, base), 0);
@@ -191,12 +199,7 @@ START_TEST(truncated_cache_refilled_once)
 	const char *B = CAIRN_BIN;
 	char p[4200], cache[4200], file[4200];
 	setenv("CAIRN_PASSWORD", "regress", 1);
-	snprintf(p, sizeof(p), "%s/src", base);
-	mkdir(p, 0755);
-	for (int d = 0; d < 200; d++) {
-		snprintf(p, sizeof(p), "%s/src/d%03d", base, d);
-		mkdir(p, 0755);
-	}
+	make_dirs(base, 200, 0);
 	snprintf(cache, sizeof(cache), "%s/cache", base);
 	ck_assert_int_eq(tu_sh("%s -q -r '%s/repo' init --kdf-memory 1024 --kdf-time 1", B, base), 0);
 	ck_assert_int_eq(tu_sh("%s -q --cache-dir '%s' -r '%s/repo' backup '%s/src'", B, cache,
