@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 static _Thread_local char errmsg[CAIRN_ERRMSG_MAX];
 static _Thread_local unsigned errseq;
@@ -309,4 +310,22 @@ int cairn_rd_bytes(cairn_rd *r, const uint8_t **out, size_t *len, size_t max)
 		return rd_fail(r);
 	*len = (size_t)n;
 	return cairn_rd_ref(r, out, (size_t)n);
+}
+
+long long cairn_pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+	size_t got = 0;
+	while (got < len) {
+		size_t want = len - got;
+		ssize_t n = pread(fd, p + got, want < (1u << 30) ? want : (1u << 30), (off_t)(off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (long long)got;
 }

@@ -103,6 +103,12 @@ void *cairn_xcalloc(size_t n, size_t size);
 void *cairn_xrealloc(void *p, size_t n);
 char *cairn_xstrdup(const char *s);
 
+/**
+ * Read @p len bytes at @p off of @p fd, across short reads and EINTR.
+ * @return the bytes read (fewer only at the end of the file), or -errno.
+ */
+long long cairn_pread_all(int fd, void *buf, size_t len, uint64_t off);
+
 /** A growable byte buffer. */
 typedef struct cairn_buf {
 	uint8_t *data;

@@ -116,6 +116,32 @@ void cairn_fdcache_put(cairn_fdcache *c, int slot)
 	pthread_mutex_unlock(&c->mu);
 }
 
+long long cairn_fdcache_pread(cairn_fdcache *c, const char *key, const char *path, void *buf,
+			      size_t len, uint64_t off, uint64_t *size)
+{
+	int slot = -1;
+	int fd = cairn_fdcache_get(c, key, path, &slot, size);
+	if (fd == -EBUSY) { /* every slot busy: a descriptor of its own */
+		struct stat st;
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			close(fd);
+			return -ENOENT;
+		}
+		*size = (uint64_t)st.st_size;
+	}
+	if (fd < 0)
+		return fd;
+	long long n = cairn_pread_all(fd, buf, len, off);
+	if (slot >= 0)
+		cairn_fdcache_put(c, slot);
+	else
+		close(fd);
+	return n;
+}
+
 void cairn_fdcache_drop(cairn_fdcache *c, const char *key)
 {
 	pthread_mutex_lock(&c->mu);

@@ -8,6 +8,7 @@
 #ifndef CAIRN_FDCACHE_H
 #define CAIRN_FDCACHE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct cairn_fdcache cairn_fdcache;
@@ -26,6 +27,14 @@ void cairn_fdcache_free(cairn_fdcache *c);
 int cairn_fdcache_get(cairn_fdcache *c, const char *key, const char *path, int *slot,
 		      uint64_t *size);
 void cairn_fdcache_put(cairn_fdcache *c, int slot);
+/**
+ * cairn_pread_all of the file at @p path through the table: its descriptor
+ * is kept open (opened on a miss; opened for this read alone when every slot
+ * is busy). *size: the file's size when it was opened. @return as
+ * cairn_pread_all; -errno if it cannot be opened (-ENOENT for a directory).
+ */
+long long cairn_fdcache_pread(cairn_fdcache *c, const char *key, const char *path, void *buf,
+			      size_t len, uint64_t off, uint64_t *size);
 /** Forget @p key (the file was replaced or removed). */
 void cairn_fdcache_drop(cairn_fdcache *c, const char *key);
 

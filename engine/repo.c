@@ -474,23 +474,12 @@ static int cache_read_range(cairn_repo *r, const char *name, uint64_t off, size_
 	if (!r->cache)
 		return -ENOENT;
 	char *p = cache_path(r, name);
-	int slot = -1;
 	uint64_t size;
-	int fd = cairn_fdcache_get(r->cache_fds, name, p, &slot, &size);
-	if (fd == -EBUSY) /* every slot busy: a descriptor of its own */
-		fd = open(p, O_RDONLY | O_CLOEXEC);
+	long long n = cairn_fdcache_pread(r->cache_fds, name, p, out, len, off, &size);
 	free(p);
-	if (fd < 0)
-		return -ENOENT;
-	ssize_t n = pread(fd, out, len, (off_t)off);
-	if (slot >= 0) {
-		cairn_fdcache_put(r->cache_fds, slot);
-		if (n != (ssize_t)len) /* short (truncated): the refill will be a new file */
-			cairn_fdcache_drop(r->cache_fds, name);
-	} else {
-		close(fd);
-	}
-	return n == (ssize_t)len ? 0 : -ENOENT;
+	if (n >= 0 && n != (long long)len) /* short (truncated): the refill will be a new file */
+		cairn_fdcache_drop(r->cache_fds, name);
+	return n == (long long)len ? 0 : -ENOENT;
 }
 
 /* Put a whole tree pack into the cache (after checking it) so later trees come from disk. */

@@ -354,52 +354,33 @@ static int local_get(cairn_target *t, const char *name, cairn_buf *out)
 /* Read exactly @p len bytes at @p off; -ERANGE if the object ends before. */
 static int local_get_range(cairn_target *t, const char *name, uint64_t off, size_t len, void *out)
 {
-	struct stat st;
 	if (off > (uint64_t)INT64_MAX - len)
 		return cairn_error_set(-ERANGE, "%s: reading %s: range %llu+%zu is out of range",
 				       t->name, name, (unsigned long long)off, len);
-	int slot = -1, fd = -EBUSY;
+	uint64_t size;
+	long long got;
 	if (cacheable(name)) {
 		char path[PATH_MAX];
-		uint64_t size;
 		if (obj_path(lt_of(t), name, path) < 0)
 			return fail(t, ENAMETOOLONG, "reading", name, NULL);
-		fd = cairn_fdcache_get(lt_of(t)->packs, name, path, &slot, &size);
-		if (fd < 0 && fd != -EBUSY)
-			return fail(t, -fd, "reading", name, NULL);
-		st.st_size = (off_t)size;
-	}
-	if (fd == -EBUSY && (fd = open_obj(t, name, "reading", &st)) < 0)
-		return fd;
-	uint8_t *p = out;
-	size_t got = 0;
-	while (got < len) {
-		size_t want = len - got;
-		ssize_t n = pread(fd, p + got, want < IO_MAX ? want : IO_MAX, (off_t)(off + got));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			int err = errno;
-			if (slot >= 0)
-				cairn_fdcache_put(lt_of(t)->packs, slot);
-			else
-				close(fd);
-			return fail(t, err, "reading", name, NULL);
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	if (slot >= 0)
-		cairn_fdcache_put(lt_of(t)->packs, slot);
-	else
+		got = cairn_fdcache_pread(lt_of(t)->packs, name, path, out, len, off, &size);
+	} else {
+		struct stat st;
+		int fd = open_obj(t, name, "reading", &st);
+		if (fd < 0)
+			return fd;
+		size = (uint64_t)st.st_size;
+		got = cairn_pread_all(fd, out, len, off);
 		close(fd);
-	if (got < len || off > (uint64_t)st.st_size)
+	}
+	if (got < 0) /* a path through a file is no object either */
+		return fail(t, got == -ENOTDIR ? ENOENT : (int)-got, "reading", name, NULL);
+	if ((size_t)got < len || off > size)
 		return cairn_error_set(-ERANGE,
 				       "%s: reading %s: range %llu+%zu is past the end of the "
 				       "%llu-byte object",
 				       t->name, name, (unsigned long long)off, len,
-				       (unsigned long long)st.st_size);
+				       (unsigned long long)size);
 	return 0;
 }
 

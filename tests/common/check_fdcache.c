@@ -75,11 +75,21 @@ START_TEST(hits_misses_and_errors)
 		ck_assert_int_ge(cairn_fdcache_get(c, key, file(p, 100 + i, "x"), &slots[n++], &size), 0);
 	}
 	ck_assert_int_eq(cairn_fdcache_get(c, "k16", file(p, 116, "y"), &s1, &size), -EBUSY);
+	/* pread still reads it, through a descriptor of its own */
+	char buf[8] = {0};
+	ck_assert_int_eq(cairn_fdcache_pread(c, "k16", p, buf, sizeof(buf), 0, &size), 1);
+	ck_assert_str_eq(buf, "y");
+	ck_assert_uint_eq(size, 1);
 	for (int i = 0; i < n; i++)
 		cairn_fdcache_put(c, slots[i]);
 	/* now the least recently used (k0) makes room */
 	ck_assert_int_ge(cairn_fdcache_get(c, "k16", p, &s1, &size), 0);
 	cairn_fdcache_put(c, s1);
+	/* through the table: a read past the end is short, a missing file an error */
+	memset(buf, 0, sizeof(buf));
+	ck_assert_int_eq(cairn_fdcache_pread(c, "f1", file(p, 1, NULL), buf, sizeof(buf), 1, &size), 2);
+	ck_assert_str_eq(buf, "ne");
+	ck_assert_int_eq(cairn_fdcache_pread(c, "nope", file(p, 99, NULL), buf, 1, 0, &size), -ENOENT);
 	cairn_fdcache_free(c);
 }
 END_TEST
