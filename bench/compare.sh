@@ -350,7 +350,8 @@ warm() { # sync, then read the given trees so every tool starts from a warm cach
 	# for a restore's 2 GiB came from reclaiming them, several seconds of
 	# system time in some runs).
 	[ "$(id -u)" -eq 0 ] && echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true
-	find "$@" -type f -print0 2>/dev/null | xargs -0 -r cat >/dev/null 2>&1 || true
+	# the tool's own cache directories ($T of run_tool) are part of every phase's input
+	find "$@" "$T/cache" "$T/borg" -type f -print0 2>/dev/null | xargs -0 -r cat >/dev/null 2>&1 || true
 }
 
 # record TOOL PHASE RC WALL USER SYS RSS_KIB REPO_BYTES INPUT_BYTES NOTE [GROWTH_BYTES GROWTH_PCT]
@@ -483,14 +484,14 @@ run_tool() {
 		local ok=$M_RC
 		# a failed backup ends the chain: later phases would measure something else
 		if [ "$ok" = 0 ] && want first; then
-			warm "$data" "$T/cache" "$T/borg"
+			warm "$data"
 			t_backup first "$repo" first "$data" "$input"
 			rec first
 			ok=$M_RC
 			last=first
 		fi
 		if [ "$ok" = 0 ] && want unchanged; then
-			warm "$data" "$T/cache" "$T/borg"
+			warm "$data"
 			t_backup unchanged "$repo" unchanged "$data" "$input"
 			rec unchanged
 			ok=$M_RC
@@ -501,7 +502,7 @@ run_tool() {
 			if [ "$ok" = 0 ] && want "v$g"; then
 				"$MKCORPUS" edit "$data" "$SEED" "$g" 2>>"$LOGS/$TOOL-edits.log"
 				input=$(data_bytes "$data")
-				warm "$data" "$T/cache" "$T/borg"
+				warm "$data"
 				t_backup "v$g" "$repo" "v$g" "$data" "$input"
 				rec "v$g" "$(tail -n1 "$LOGS/$TOOL-edits.log" | sed 's/^mkcorpus edit: [^ ]* //')"
 				ok=$M_RC
@@ -512,7 +513,7 @@ run_tool() {
 		if [ "$ok" = 0 ] && want restore; then
 			rm -rf "$T/restore"
 			mkdir -p "$T/restore"
-			warm "$repo" "$T/cache" "$T/borg"
+			warm "$repo"
 			t_restore restore "$repo" "$last" "$T/restore" "$input"
 			note="latest = $last"
 			if [ "$M_RC" = 0 ] && [ "$VERIFY" = 1 ]; then
@@ -524,7 +525,7 @@ run_tool() {
 			rm -rf "$T/restore"
 		fi
 		if [ "$ok" = 0 ] && want check; then
-			warm "$repo" "$T/cache" "$T/borg"
+			warm "$repo"
 			t_check check "$repo"
 			rec check
 		fi
@@ -542,14 +543,14 @@ run_tool() {
 			rm -rf "$img"
 			mkdir -p "$img"
 			cp "$IMG1" "$img/disk.img"
-			warm "$img" "$T/cache" "$T/borg"
+			warm "$img"
 			t_backup image-v1 "$irepo" image-v1 "$img" "$isize1"
 			rec image-v1
 			r1=$M_REPO
 			if [ "$M_RC" = 0 ] && want image-v2; then
 				cp "$IMG2" "$img/disk.img.new"
 				mv "$img/disk.img.new" "$img/disk.img"
-				warm "$img" "$T/cache" "$T/borg"
+				warm "$img"
 				t_backup image-v2 "$irepo" image-v2 "$img" "$isize2"
 				gb=$((M_REPO - r1))
 				gp=$(awk -v g="$gb" -v s="$isize2" 'BEGIN { printf "%.2f", 100 * g / s }')
