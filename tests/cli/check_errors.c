@@ -7,8 +7,8 @@
  * byte once the fault is gone, or the snapshots the fault does not touch do.
  *
  * The tests drive the real binary (CAIRN_BIN) with a cheap KDF and
- * --no-cache, so no cached copy hides damage. The read-only and full-disk
- * cases mount small tmpfs file systems (the suite runs as root, which
+ * --no-cache, so no cached copy hides damage. The read-only, full-disk and
+ * one-file-system cases mount small tmpfs file systems (the suite runs as root, which
  * bypasses permission bits); where mounting is not permitted they print a
  * note and pass. Checks are recorded (EXPECT) and asserted at the end of a
  * test, after its mounts are gone; what a killed run left behind (mounts,
@@ -622,6 +622,36 @@ START_TEST(test_full_disk)
 }
 END_TEST
 
+/*
+ * --one-file-system on several walkers: a mount point below the source is
+ * recorded as a directory but not entered; without the option it is.
+ */
+START_TEST(test_one_file_system)
+{
+	const char *g = "-r repo --no-cache --threads 4";
+	mkfile("ofs/a", 3000, 61);
+	mkfile("ofs/sub/b", 3000, 62);
+	if (mount_tmpfs("ofs/mnt", "4m") < 0)
+		return;
+	/* nothing asserted until umount */
+	mkfile("ofs/mnt/inner", 3000, 63);
+	EXPECT(run(NULL, "-r repo init " KDF) == 0, "init: %s", err_s);
+	int code = run(NULL, "%s --json backup --one-file-system ofs", g);
+	EXPECT(code == 0 && strstr(out_s, "\"files_new\":2,"), "backup -x: exit %d: %s%s", code,
+	       out_s, err_s);
+	code = run(NULL, "%s ls latest", g);
+	EXPECT(code == 0 && strstr(out_s, "/ofs/mnt\n") && !strstr(out_s, "/ofs/mnt/inner"),
+	       "ls after -x: exit %d:\n%s", code, out_s);
+	code = run(NULL, "%s --json backup ofs", g);
+	EXPECT(code == 0 && strstr(out_s, "\"files_new\":1,"), "backup: exit %d: %s%s", code, out_s,
+	       err_s);
+	code = run(NULL, "%s ls latest", g);
+	EXPECT(code == 0 && strstr(out_s, "/ofs/mnt/inner\n"), "ls: exit %d:\n%s", code, out_s);
+	umount_tmpfs("ofs/mnt");
+	tu_expect_done();
+}
+END_TEST
+
 START_TEST(test_bad_arguments)
 {
 	static const struct {
@@ -766,6 +796,7 @@ static Suite *cli_errors_suite(void)
 	tcase_add_test(tc, test_deleted_snapshot);
 	tcase_add_test(tc, test_readonly_repository);
 	tcase_add_test(tc, test_full_disk);
+	tcase_add_test(tc, test_one_file_system);
 	tcase_add_test(tc, test_bad_arguments);
 	tcase_add_test(tc, test_changing_file);
 	tcase_add_test(tc, test_client_library_missing);
