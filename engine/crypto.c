@@ -1,14 +1,15 @@
 /*
  * crypto.c - key sets, key files, chunk ids, subkeys and the blob codec.
  *
- * OpenSSL 3 provides the CSPRNG, HMAC-SHA256 and AES-256-GCM; libargon2 the
+ * OpenSSL 3 provides the CSPRNG, HMAC-SHA256 and AES-256-GCM; argon2id.c the
  * passphrase KDF; zstd the compression; xxHash the keyless checksums. HKDF is
  * written out with two HMACs (RFC 5869, one output block), which is exactly
  * HKDF-SHA256 with L = 32.
  */
 #include "engine/crypto_int.h"
 
-#include <argon2.h>
+#include "engine/argon2id.h"
+
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -457,10 +458,10 @@ int cairn_keyfile_create(cairn_buf *out, const cairn_keyset *keys, const char *p
 	cairn_put_le16(hdr + 46, (uint16_t)llen);
 
 	uint8_t kek[CAIRN_KEY_LEN], payload[KEY_PAYLOAD], nonce[CAIRN_NONCE_LEN];
-	int r = argon2id_hash_raw(kdf->t_cost, kdf->m_kib, kdf->lanes, pass, strlen(pass),
-				  hdr + 22, 16, kek, sizeof(kek));
-	if (r != ARGON2_OK)
-		return cairn_error_set(-ENOMEM, "Argon2id failed: %s", argon2_error_message(r));
+	int r = cairn_argon2id(kdf->t_cost, kdf->m_kib, kdf->lanes, pass, strlen(pass), hdr + 22,
+			       16, kek, sizeof(kek));
+	if (r < 0)
+		return r;
 	payload[0] = 1;
 	memcpy(payload + 1, keys->enc, 32);
 	memcpy(payload + 33, keys->id, 32);
@@ -543,10 +544,10 @@ int cairn_keyfile_open(cairn_keyset *out, const void *file, size_t len, const ch
 	if (r < 0)
 		return r;
 	uint8_t kek[CAIRN_KEY_LEN], payload[KEY_PAYLOAD + 16];
-	r = argon2id_hash_raw(kdf.t_cost, kdf.m_kib, kdf.lanes, pass, strlen(pass), p + 22, 16, kek,
-			      sizeof(kek));
-	if (r != ARGON2_OK)
-		return cairn_error_set(-ENOMEM, "Argon2id failed: %s", argon2_error_message(r));
+	r = cairn_argon2id(kdf.t_cost, kdf.m_kib, kdf.lanes, pass, strlen(pass), p + 22, 16, kek,
+			   sizeof(kek));
+	if (r < 0)
+		return r;
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	int ok = c && EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1;
 	ok = ok && gcm_open(c, kek, p + aad_len, p, aad_len, p + aad_len + CAIRN_NONCE_LEN,
