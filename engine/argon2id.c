@@ -24,6 +24,10 @@
 #define HAVE_AVX2_PATH 1
 #endif
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
 #define SYNC_POINTS 4
 #define QWORDS 128 /* 64-bit words in a 1 KiB block */
 #define ADDRESSES_IN_BLOCK 128
@@ -500,6 +504,15 @@ typedef struct a2thread {
 
 static void run_lanes(a2ctx *c, uint32_t first)
 {
+	/*
+	 * Fault the lane's pages in with one call: the kernel zeroes them here,
+	 * on every lane's thread at once, instead of one fault per 4 KiB in the
+	 * first pass (MAP_POPULATE did the whole mapping on the caller's thread:
+	 * 14 ms of a 50 ms derivation in a new process). Failure is harmless.
+	 */
+	for (uint32_t l = first; l < c->lanes; l += c->nthreads)
+		madvise(c->mem + (size_t)l * c->lane_len, (size_t)c->lane_len * sizeof(block),
+		        MADV_POPULATE_WRITE);
 	for (uint32_t pass = 0; pass < c->passes; pass++)
 		for (uint32_t slice = 0; slice < SYNC_POINTS; slice++) {
 			for (uint32_t l = first; l < c->lanes; l += c->nthreads)
@@ -596,8 +609,7 @@ int cairn_argon2id(uint32_t t_cost, uint32_t m_kib, uint32_t lanes, const void *
 	c.blocks = c.lane_len * lanes;
 	c.fill = pick_fill();
 	size_t bytes = (size_t)c.blocks * sizeof(block);
-	void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-	                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED)
 		return cairn_error_set(-ENOMEM, "Argon2id: cannot map %zu KiB of memory: %s",
 		                       bytes >> 10, strerror(errno));
