@@ -449,6 +449,35 @@ START_TEST(header_padding)
 }
 END_TEST
 
+/*
+ * Pack keys come from a small per-thread cache: whatever was derived before,
+ * for this or another key set, the key is HKDF(enc key, pack id) - also when
+ * two key sets ask for the same pack id in turn, and after the cache has
+ * cycled through more packs than it holds.
+ */
+START_TEST(pack_key_cache)
+{
+	cairn_keyset other;
+	uint8_t repo[32], ids[7][32], want[2][7][32], got[32];
+	tu_fill_random(repo, sizeof(repo), 5);
+	cairn_keyset_generate(&other, repo);
+	const cairn_keyset *sets[2] = {&keys, &other};
+	for (int i = 0; i < 7; i++) {
+		tu_fill_random(ids[i], 32, 100 + i);
+		for (int k = 0; k < 2; k++)
+			cairn_subkey(want[k][i], sets[k]->enc, ids[i], 32, "cairn/pack/v1");
+		ck_assert_mem_ne(want[0][i], want[1][i], 32);
+	}
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < 7; i++)
+			for (int k = 0; k < 2; k++) {
+				int j = round == 1 ? i % 2 : i; /* round 1 hits the cache */
+				cairn_pack_key(got, sets[k], ids[j]);
+				ck_assert_mem_eq(got, want[k][j], 32);
+			}
+}
+END_TEST
+
 START_TEST(pack_names)
 {
 	uint8_t id[32], back[32];
@@ -504,6 +533,7 @@ static Suite *engine_pack_suite(void)
 	tcase_add_test(tc, verify_locates_damage);
 	tcase_add_test(tc, header_padding);
 	tcase_add_test(tc, pack_names);
+	tcase_add_test(tc, pack_key_cache);
 	suite_add_tcase(s, tc);
 	return s;
 }
