@@ -261,8 +261,8 @@ static void fill_portable(const block *prev, const block *ref, block *next, int 
  * are regrouped with 128-bit permutes into two sets of a, b, c, d, run as
  * two rounds side by side, and put back.
  *
- * An AVX-512VL build of the same body (native 64-bit rotates, 32 registers)
- * measured no faster (48-52 ms for the default cost either way): the chain of
+ * An AVX-512VL build of it (native 64-bit rotates, 32 registers) measured
+ * no faster (48-52 ms for the default cost either way): the chain of
  * dependent multiplies and adds within G bounds it, not the rotations.
  */
 #define AVX2 __attribute__((target("avx2")))
@@ -273,49 +273,49 @@ AVX2 static inline __m256i bla4(__m256i x, __m256i y)
 	return _mm256_add_epi64(_mm256_add_epi64(x, y), _mm256_add_epi64(z, z));
 }
 
-AVX2 static inline __m256i avx2_ror32(__m256i x)
+AVX2 static inline __m256i ror32(__m256i x)
 {
 	return _mm256_shuffle_epi32(x, _MM_SHUFFLE(2, 3, 0, 1));
 }
 
-AVX2 static inline __m256i avx2_ror24(__m256i x)
+AVX2 static inline __m256i ror24(__m256i x)
 {
 	const __m256i m = _mm256_setr_epi8(3, 4, 5, 6, 7, 0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10, 3,
 	                                   4, 5, 6, 7, 0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10);
 	return _mm256_shuffle_epi8(x, m);
 }
 
-AVX2 static inline __m256i avx2_ror16(__m256i x)
+AVX2 static inline __m256i ror16(__m256i x)
 {
 	const __m256i m = _mm256_setr_epi8(2, 3, 4, 5, 6, 7, 0, 1, 10, 11, 12, 13, 14, 15, 8, 9, 2,
 	                                   3, 4, 5, 6, 7, 0, 1, 10, 11, 12, 13, 14, 15, 8, 9);
 	return _mm256_shuffle_epi8(x, m);
 }
 
-AVX2 static inline __m256i avx2_ror63(__m256i x)
+AVX2 static inline __m256i ror63(__m256i x)
 {
 	return _mm256_xor_si256(_mm256_srli_epi64(x, 63), _mm256_add_epi64(x, x));
 }
 
 /* G on four columns at once, for two independent sets (more work in flight) */
-#define G4x2(R, a0, b0, c0, d0, a1, b1, c1, d1)                                                    \
+#define G4x2(a0, b0, c0, d0, a1, b1, c1, d1)                                                       \
 	do {                                                                                       \
 		a0 = bla4(a0, b0);                                                                 \
 		a1 = bla4(a1, b1);                                                                 \
-		d0 = R##ror32(_mm256_xor_si256(d0, a0));                                           \
-		d1 = R##ror32(_mm256_xor_si256(d1, a1));                                           \
+		d0 = ror32(_mm256_xor_si256(d0, a0));                                              \
+		d1 = ror32(_mm256_xor_si256(d1, a1));                                              \
 		c0 = bla4(c0, d0);                                                                 \
 		c1 = bla4(c1, d1);                                                                 \
-		b0 = R##ror24(_mm256_xor_si256(b0, c0));                                           \
-		b1 = R##ror24(_mm256_xor_si256(b1, c1));                                           \
+		b0 = ror24(_mm256_xor_si256(b0, c0));                                              \
+		b1 = ror24(_mm256_xor_si256(b1, c1));                                              \
 		a0 = bla4(a0, b0);                                                                 \
 		a1 = bla4(a1, b1);                                                                 \
-		d0 = R##ror16(_mm256_xor_si256(d0, a0));                                           \
-		d1 = R##ror16(_mm256_xor_si256(d1, a1));                                           \
+		d0 = ror16(_mm256_xor_si256(d0, a0));                                              \
+		d1 = ror16(_mm256_xor_si256(d1, a1));                                              \
 		c0 = bla4(c0, d0);                                                                 \
 		c1 = bla4(c1, d1);                                                                 \
-		b0 = R##ror63(_mm256_xor_si256(b0, c0));                                           \
-		b1 = R##ror63(_mm256_xor_si256(b1, c1));                                           \
+		b0 = ror63(_mm256_xor_si256(b0, c0));                                              \
+		b1 = ror63(_mm256_xor_si256(b1, c1));                                              \
 	} while (0)
 
 /* b -> (b1 b2 b3 b0), c -> (c2 c3 c0 c1), d -> (d3 d0 d1 d2): diagonals become columns */
@@ -332,57 +332,53 @@ AVX2 static inline __m256i avx2_ror63(__m256i x)
 		d = _mm256_permute4x64_epi64(d, _MM_SHUFFLE(0, 3, 2, 1));                          \
 	} while (0)
 
-#define ROUND4x2(R, a0, b0, c0, d0, a1, b1, c1, d1)                                                \
+#define ROUND4x2(a0, b0, c0, d0, a1, b1, c1, d1)                                                   \
 	do {                                                                                       \
-		G4x2(R, a0, b0, c0, d0, a1, b1, c1, d1);                                           \
+		G4x2(a0, b0, c0, d0, a1, b1, c1, d1);                                              \
 		DIAG(b0, c0, d0);                                                                  \
 		DIAG(b1, c1, d1);                                                                  \
-		G4x2(R, a0, b0, c0, d0, a1, b1, c1, d1);                                           \
+		G4x2(a0, b0, c0, d0, a1, b1, c1, d1);                                              \
 		UNDIAG(b0, c0, d0);                                                                \
 		UNDIAG(b1, c1, d1);                                                                \
 	} while (0)
 
 #define PERM2(x, y, k) _mm256_permute2x128_si256(x, y, k)
 
-/* the block function for rotation set R ("avx2_" or "avx512_") */
-#define DEFINE_FILL(name, ATTR, R)                                                                 \
-	ATTR static void name(const block *prev, const block *ref, block *next, int with_xor)      \
-	{                                                                                          \
-		__m256i s[32], t[32];                                                              \
-		const __m256i *p = (const __m256i *)prev->v, *q = (const __m256i *)ref->v;         \
-		__m256i *n = (__m256i *)next->v;                                                   \
-		for (int i = 0; i < 32; i++) {                                                     \
-			s[i] =                                                                     \
-			    _mm256_xor_si256(_mm256_load_si256(p + i), _mm256_load_si256(q + i));  \
-			t[i] = with_xor ? _mm256_xor_si256(s[i], _mm256_load_si256(n + i)) : s[i]; \
-		}                                                                                  \
-		for (int i = 0; i < 8; i += 2)                                                     \
-			ROUND4x2(R, s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3],            \
-			         s[4 * i + 4], s[4 * i + 5], s[4 * i + 6], s[4 * i + 7]);          \
-		for (int j = 0; j < 4; j++) {                                                      \
-			__m256i a0 = PERM2(s[j], s[j + 4], 0x20);                                  \
-			__m256i a1 = PERM2(s[j], s[j + 4], 0x31);                                  \
-			__m256i b0 = PERM2(s[j + 8], s[j + 12], 0x20);                             \
-			__m256i b1 = PERM2(s[j + 8], s[j + 12], 0x31);                             \
-			__m256i c0 = PERM2(s[j + 16], s[j + 20], 0x20);                            \
-			__m256i c1 = PERM2(s[j + 16], s[j + 20], 0x31);                            \
-			__m256i d0 = PERM2(s[j + 24], s[j + 28], 0x20);                            \
-			__m256i d1 = PERM2(s[j + 24], s[j + 28], 0x31);                            \
-			ROUND4x2(R, a0, b0, c0, d0, a1, b1, c1, d1);                               \
-			s[j] = PERM2(a0, a1, 0x20);                                                \
-			s[j + 4] = PERM2(a0, a1, 0x31);                                            \
-			s[j + 8] = PERM2(b0, b1, 0x20);                                            \
-			s[j + 12] = PERM2(b0, b1, 0x31);                                           \
-			s[j + 16] = PERM2(c0, c1, 0x20);                                           \
-			s[j + 20] = PERM2(c0, c1, 0x31);                                           \
-			s[j + 24] = PERM2(d0, d1, 0x20);                                           \
-			s[j + 28] = PERM2(d0, d1, 0x31);                                           \
-		}                                                                                  \
-		for (int i = 0; i < 32; i++)                                                       \
-			_mm256_store_si256(n + i, _mm256_xor_si256(s[i], t[i]));                   \
+AVX2 static void fill_avx2(const block *prev, const block *ref, block *next, int with_xor)
+{
+	__m256i s[32], t[32];
+	const __m256i *p = (const __m256i *)prev->v, *q = (const __m256i *)ref->v;
+	__m256i *n = (__m256i *)next->v;
+	for (int i = 0; i < 32; i++) {
+		s[i] = _mm256_xor_si256(_mm256_load_si256(p + i), _mm256_load_si256(q + i));
+		t[i] = with_xor ? _mm256_xor_si256(s[i], _mm256_load_si256(n + i)) : s[i];
 	}
+	for (int i = 0; i < 8; i += 2)
+		ROUND4x2(s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3], s[4 * i + 4],
+		         s[4 * i + 5], s[4 * i + 6], s[4 * i + 7]);
+	for (int j = 0; j < 4; j++) {
+		__m256i a0 = PERM2(s[j], s[j + 4], 0x20);
+		__m256i a1 = PERM2(s[j], s[j + 4], 0x31);
+		__m256i b0 = PERM2(s[j + 8], s[j + 12], 0x20);
+		__m256i b1 = PERM2(s[j + 8], s[j + 12], 0x31);
+		__m256i c0 = PERM2(s[j + 16], s[j + 20], 0x20);
+		__m256i c1 = PERM2(s[j + 16], s[j + 20], 0x31);
+		__m256i d0 = PERM2(s[j + 24], s[j + 28], 0x20);
+		__m256i d1 = PERM2(s[j + 24], s[j + 28], 0x31);
+		ROUND4x2(a0, b0, c0, d0, a1, b1, c1, d1);
+		s[j] = PERM2(a0, a1, 0x20);
+		s[j + 4] = PERM2(a0, a1, 0x31);
+		s[j + 8] = PERM2(b0, b1, 0x20);
+		s[j + 12] = PERM2(b0, b1, 0x31);
+		s[j + 16] = PERM2(c0, c1, 0x20);
+		s[j + 20] = PERM2(c0, c1, 0x31);
+		s[j + 24] = PERM2(d0, d1, 0x20);
+		s[j + 28] = PERM2(d0, d1, 0x31);
+	}
+	for (int i = 0; i < 32; i++)
+		_mm256_store_si256(n + i, _mm256_xor_si256(s[i], t[i]));
+}
 
-DEFINE_FILL(fill_avx2, AVX2, avx2_)
 #endif
 
 static int force_portable;
