@@ -187,6 +187,11 @@ struct cairn_codec {
 	ZSTD_DCtx *zd;
 	EVP_CIPHER_CTX *enc, *dec;
 	cairn_buf scratch;
+	struct {
+		uint8_t tag[64], key[CAIRN_KEY_LEN];
+		int used;
+	} kc[CAIRN_CODEC_KEYS]; /* derived keys (cairn_codec_key_slot), wiped with the codec */
+	unsigned kc_next;
 };
 
 cairn_codec *cairn_codec_new(int level)
@@ -236,7 +241,22 @@ void cairn_codec_free(cairn_codec *cx)
 	EVP_CIPHER_CTX_free(cx->enc);
 	EVP_CIPHER_CTX_free(cx->dec);
 	cairn_buf_free(&cx->scratch);
+	cairn_wipe(cx, sizeof(*cx));
 	free(cx);
+}
+
+uint8_t *cairn_codec_key_slot(cairn_codec *cx, const uint8_t tag[64], int *hit)
+{
+	for (unsigned i = 0; i < CAIRN_CODEC_KEYS; i++)
+		if (cx->kc[i].used && !memcmp(cx->kc[i].tag, tag, 64)) {
+			*hit = 1;
+			return cx->kc[i].key;
+		}
+	unsigned i = cx->kc_next++ % CAIRN_CODEC_KEYS;
+	memcpy(cx->kc[i].tag, tag, 64);
+	cx->kc[i].used = 1;
+	*hit = 0;
+	return cx->kc[i].key;
 }
 
 static void make_nonce(uint8_t nonce[CAIRN_NONCE_LEN], uint64_t counter)

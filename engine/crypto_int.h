@@ -112,7 +112,18 @@ typedef struct cairn_codec cairn_codec;
 
 /** @p level: zstd level (1..19); 0 disables compression. */
 cairn_codec *cairn_codec_new(int level);
+/** Frees the codec, wiping the keys it cached. */
 void cairn_codec_free(cairn_codec *cx);
+
+#define CAIRN_CODEC_KEYS 4
+/**
+ * The codec's small cache of derived keys (its thread's, like the codec):
+ * the 32-byte slot for @p tag, which names the key and its derivation
+ * (tags may hold secrets: the cache is wiped with the codec). *hit = 1 if it
+ * holds that key; else the slot, now the tag's, must be filled by the caller
+ * before the codec is used again.
+ */
+uint8_t *cairn_codec_key_slot(cairn_codec *cx, const uint8_t tag[64], int *hit);
 
 /** Largest encoded size of a blob of @p len bytes. */
 static inline size_t cairn_blob_bound(size_t len)

@@ -106,37 +106,30 @@ static int pw_commit(cairn_packw *pw, size_t n)
 	return pw->bytes.len >= FILE_BATCH ? pw_flush(pw) : 0;
 }
 
-/*
- * The last pack keys this thread derived. Every blob read derives its pack's
- * key (HKDF: two HMAC-SHA256 under keys of their own, which also throws out
- * the thread's keyed chunk-id HMAC), and blobs are read a pack at a time, so
- * nearly every derivation repeats a recent one: an unchanged backup of
- * 5,200 directories spent 6 % of its CPU there. Entries are matched on the
- * master key too, so two repositories open in one process never share one.
- */
-#define PACK_KEYS 4
-typedef struct pack_key_slot {
-	uint8_t master[32], id[32], key[32];
-	int used;
-} pack_key_slot;
-static __thread pack_key_slot pk_slot[PACK_KEYS];
-static __thread unsigned pk_next;
-
 void cairn_pack_key(uint8_t out[32], const cairn_keyset *keys, const uint8_t pack_id[32])
 {
-	for (unsigned i = 0; i < PACK_KEYS; i++) {
-		pack_key_slot *k = &pk_slot[i];
-		if (k->used && !memcmp(k->id, pack_id, 32) && !memcmp(k->master, keys->enc, 32)) {
-			memcpy(out, k->key, 32);
-			return;
-		}
-	}
-	pack_key_slot *k = &pk_slot[pk_next++ % PACK_KEYS];
-	cairn_subkey(k->key, keys->enc, pack_id, 32, "cairn/pack/v1");
-	memcpy(k->master, keys->enc, 32);
-	memcpy(k->id, pack_id, 32);
-	k->used = 1;
-	memcpy(out, k->key, 32);
+	cairn_subkey(out, keys->enc, pack_id, 32, "cairn/pack/v1");
+}
+
+/*
+ * Reading a blob derives its pack's key (HKDF: two HMAC-SHA256 under keys
+ * of their own, which also throws out the thread's keyed chunk-id HMAC), and
+ * blobs are read a pack at a time, so nearly every derivation repeats a
+ * recent one: an unchanged backup of 5,200 directories spent 6 % of its CPU
+ * there. The codec keeps the last few, matched on the master key and pack.
+ */
+void cairn_pack_key_cx(cairn_codec *cx, uint8_t out[32], const cairn_keyset *keys,
+		       const uint8_t pack_id[32])
+{
+	uint8_t tag[64];
+	int hit;
+	memcpy(tag, keys->enc, 32);
+	memcpy(tag + 32, pack_id, 32);
+	uint8_t *k = cairn_codec_key_slot(cx, tag, &hit);
+	cairn_wipe(tag, sizeof(tag));
+	if (!hit)
+		cairn_pack_key(k, keys, pack_id);
+	memcpy(out, k, 32);
 }
 
 void cairn_pack_name(char *out, const uint8_t pack_id[32])
@@ -455,7 +448,7 @@ int cairn_pack_header_decode(cairn_codec *cx, const cairn_keyset *keys, const ui
 	cairn_buf pt = CAIRN_BUF_INIT;
 	*entries = NULL;
 	*n = 0;
-	cairn_pack_key(key, keys, pack_id);
+	cairn_pack_key_cx(cx, key, keys, pack_id);
 	int r = cairn_blob_decode(cx, key, hdr_aad, sizeof(hdr_aad) - 1, hdr, len, 64u << 20, &pt);
 	cairn_wipe(key, sizeof(key));
 	if (r < 0) {

@@ -123,6 +123,9 @@ int cairn_pack_header_decode(cairn_codec *cx, const cairn_keyset *keys, const ui
 
 /** Subkey of a pack. */
 void cairn_pack_key(uint8_t out[32], const cairn_keyset *keys, const uint8_t pack_id[32]);
+/** The same, through @p cx's cache of derived keys (for reads, a blob at a time). */
+void cairn_pack_key_cx(cairn_codec *cx, uint8_t out[32], const cairn_keyset *keys,
+		       const uint8_t pack_id[32]);
 
 #define CAIRN_PACK_NAME_MAX 80
 /** Object name of a pack: "data/ab/abcd..." (buffer of CAIRN_PACK_NAME_MAX bytes). */

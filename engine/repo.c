@@ -509,7 +509,7 @@ static int blob_decode(cairn_repo *r, cairn_codec *cx, const uint8_t pack_id[32]
 {
 	uint8_t key[32], type = loc->type;
 	size_t max = rawlen ? rawlen : (loc->type == CAIRN_BLOB_TREE ? CAIRN_TREE_MAX : r->chunk_max);
-	cairn_pack_key(key, &r->keys, pack_id);
+	cairn_pack_key_cx(cx, key, &r->keys, pack_id);
 	int rc = cairn_blob_decode(cx, key, &type, 1, enc, loc->clen, max, out);
 	cairn_wipe(key, sizeof(key));
 	if (rc == 0) {
