@@ -22,11 +22,10 @@ struct cairn_packw {
 	cairn_pack_entry *e;
 	size_t n, cap;
 	int finished;
-	int failed; /* file mode: a write failed; the pack is unusable (the error again) */
-	char failmsg[256];
+	int failed; /* file mode: -errno of a failed write; the pack is unusable */
 	/* file mode: the pack goes to fd as it grows, hashed on the way */
 	int fd;
-	uint64_t off;           /* bytes written */
+	uint64_t off;           /* bytes in the pack so far, written or staged in bytes */
 	XXH3_state_t *whole;    /* of everything written */
 	XXH3_state_t *seg;      /* of the current segment */
 	uint64_t seg_fill;      /* bytes in the current segment */
@@ -40,7 +39,17 @@ static void pw_hash(XXH3_state_t *st, uint8_t out[16])
 	memcpy(out, c.digest, 16);
 }
 
-/* Write all of @p p to the pack file; a negative errno with a message on failure. */
+/* The error of a failed pack write, with its message (set again at each later use). */
+static int pw_error(int e)
+{
+	return cairn_error_set(-e, "writing a pack: %s",
+			       e == ENOSPC ? "no space left on device" : strerror(e));
+}
+
+/*
+ * Write all of @p p to the pack file. A failure is final: the pack is
+ * incomplete, so every later add or finish gets the same error.
+ */
 static int pw_write(cairn_packw *pw, const uint8_t *p, size_t len)
 {
 	for (size_t q = 0; q < len;) {
@@ -48,9 +57,8 @@ static int pw_write(cairn_packw *pw, const uint8_t *p, size_t len)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			int e = w < 0 ? errno : EIO;
-			return cairn_error_set(-e, "writing a pack: %s",
-					       e == ENOSPC ? "no space left on device" : strerror(e));
+			pw->failed = w < 0 ? -errno : -EIO;
+			return pw_error(-pw->failed);
 		}
 		q += (size_t)w;
 	}
@@ -69,10 +77,6 @@ static int pw_flush(cairn_packw *pw)
 {
 	int rc = pw_write(pw, pw->bytes.data, pw->bytes.len);
 	pw->bytes.len = 0;
-	if (rc < 0) { /* the entries staged are not in the file: no more adds */
-		pw->failed = rc;
-		snprintf(pw->failmsg, sizeof(pw->failmsg), "%s", cairn_error_last());
-	}
 	return rc;
 }
 
@@ -230,7 +234,7 @@ int cairn_packw_add_body(cairn_packw *pw, cairn_codec *cx, const uint8_t id[32],
 {
 	uint64_t at = cairn_packw_total(pw);
 	if (pw->failed)
-		return cairn_error_set(pw->failed, "%s", pw->failmsg);
+		return pw_error(-pw->failed);
 	if (pw->finished || pw->n >= CAIRN_PACK_MAX_BLOBS ||
 	    at + cairn_blob_bound(blen) > UINT32_MAX || rawlen > UINT32_MAX)
 		return cairn_error_set(-ERANGE, "pack is full");
@@ -267,7 +271,7 @@ int cairn_packw_add(cairn_packw *pw, cairn_codec *cx, const uint8_t id[32], uint
 int cairn_packw_finish(cairn_packw *pw, cairn_codec *cx)
 {
 	if (pw->failed)
-		return cairn_error_set(pw->failed, "%s", pw->failmsg);
+		return pw_error(-pw->failed);
 	if (pw->finished)
 		return 0;
 	/* header plaintext: version, count, entries; padded to a multiple of 4 KiB */

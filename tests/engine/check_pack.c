@@ -6,10 +6,12 @@
  * wrong keys, and pack object names.
  */
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "engine/pack_int.h"
@@ -263,6 +265,51 @@ START_TEST(file_pack_matches_memory)
 	ck_assert_int_eq(cairn_packw_finish(pw, cx), -ENOSPC);
 	ck_assert_ptr_nonnull(strstr(cairn_error_last(), "no space left"));
 	cairn_packw_free(pw);
+	cairn_codec_free(cx);
+	free_blobs(b);
+}
+END_TEST
+
+/*
+ * A pack file whose trailer cannot be written (the file-size limit falls
+ * inside it, after every blob and the header went out) fails, and stays
+ * failed: finishing again once there is room does not seal a second header
+ * and trailer onto the torn file.
+ */
+START_TEST(trailer_write_fails)
+{
+	blob b[NBLOBS];
+	make_blobs(b);
+	cairn_codec *cx = cairn_codec_new(3);
+	FILE *f = tmpfile();
+	cairn_packw *pw = cairn_packw_new_file(&keys, CAIRN_BLOB_DATA, fileno(f));
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(cairn_packw_add(pw, cx, b[i].id, b[i].type, b[i].data, b[i].len), 0);
+	ck_assert_int_eq(cairn_packw_finish(pw, cx), 0);
+	long whole = (long)lseek(fileno(f), 0, SEEK_END);
+	cairn_packw_free(pw);
+	fclose(f);
+	ck_assert_int_gt(whole, 64);
+
+	signal(SIGXFSZ, SIG_IGN);
+	struct rlimit old, lim;
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = (rlim_t)whole - 8; /* inside the trailer's last bytes */
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	f = tmpfile();
+	pw = cairn_packw_new_file(&keys, CAIRN_BLOB_DATA, fileno(f));
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(cairn_packw_add(pw, cx, b[i].id, b[i].type, b[i].data, b[i].len), 0);
+	ck_assert_int_eq(cairn_packw_finish(pw, cx), -EFBIG);
+	/* room again (the disk freed up): a retry must not complete the torn pack */
+	setrlimit(RLIMIT_FSIZE, &old);
+	ck_assert_int_eq(cairn_packw_finish(pw, cx), -EFBIG);
+	ck_assert_int_eq(cairn_packw_add(pw, cx, b[5].id, b[5].type, b[5].data, b[5].len), -EFBIG);
+	ck_assert_ptr_nonnull(strstr(cairn_error_last(), "writing a pack"));
+	ck_assert_int_le(lseek(fileno(f), 0, SEEK_END), whole - 8);
+	cairn_packw_free(pw);
+	fclose(f);
 	cairn_codec_free(cx);
 	free_blobs(b);
 }
@@ -534,6 +581,7 @@ static Suite *engine_pack_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, pack_roundtrip);
 	tcase_add_test(tc, file_pack_matches_memory);
+	tcase_add_test(tc, trailer_write_fails);
 	tcase_add_test(tc, wrong_key);
 	tcase_add_test(tc, verify_locates_damage);
 	tcase_add_test(tc, header_padding);
