@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static _Thread_local char errmsg[CAIRN_ERRMSG_MAX];
@@ -328,4 +330,24 @@ long long cairn_pread_all(int fd, void *buf, size_t len, uint64_t off)
 		got += (size_t)n;
 	}
 	return (long long)got;
+}
+
+int cairn_open_regular(const char *path, uint64_t *size)
+{
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer; no effect on files */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return errno == ENOTDIR ? -ENOENT : -errno; /* a path through a file */
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return -ENOENT;
+	}
+	*size = (uint64_t)st.st_size;
+	return fd;
 }

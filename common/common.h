@@ -109,6 +109,13 @@ char *cairn_xstrdup(const char *s);
  */
 long long cairn_pread_all(int fd, void *buf, size_t len, uint64_t off);
 
+/**
+ * Open @p path read-only if it is a regular file; *size is its size.
+ * @return the descriptor, -ENOENT if it is missing or anything but a regular
+ * file (a directory, a FIFO, a path through a file), or another -errno.
+ */
+int cairn_open_regular(const char *path, uint64_t *size);
+
 /** A growable byte buffer. */
 typedef struct cairn_buf {
 	uint8_t *data;

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/common.h"
@@ -21,7 +20,7 @@ struct slot {
 	char key[KEY_MAX]; /* "" = free */
 	int fd;
 	unsigned refs;
-	int dead;      /* dropped while in use: closed by the last user */
+	int dead; /* dropped while in use: closed by the last user */
 	uint64_t size;
 	uint64_t used; /* least recently used goes first */
 };
@@ -57,58 +56,78 @@ void cairn_fdcache_free(cairn_fdcache *c)
 	free(c);
 }
 
-int cairn_fdcache_get(cairn_fdcache *c, const char *key, const char *path, int *slot,
-		      uint64_t *size)
+/* The slot of live @p key, or NULL. Under c->mu. */
+static struct slot *find_locked(cairn_fdcache *c, const char *key)
 {
-	if (strlen(key) >= KEY_MAX)
-		return -EBUSY; /* not cacheable: the caller opens it */
-	struct slot *e = NULL, *victim = NULL;
-	int rc = 0;
-	pthread_mutex_lock(&c->mu);
-	for (int i = 0; i < SLOTS && !e; i++) {
-		struct slot *s = &c->s[i];
-		if (s->key[0] && !s->dead && !strcmp(s->key, key))
-			e = s;
-		else if (!s->key[0] && (!victim || victim->key[0]))
-			victim = s;
-		else if (s->key[0] && !s->refs && (!victim || (victim->key[0] && s->used < victim->used)))
-			victim = s;
-	}
-	if (!e && !victim)
-		rc = -EBUSY;
-	if (!e && victim) {
-		struct stat st;
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			rc = -errno;
-		} else if (fstat(fd, &st) < 0) {
-			rc = -errno;
-			close(fd);
-		} else if (!S_ISREG(st.st_mode)) {
-			rc = S_ISDIR(st.st_mode) ? -ENOENT : -EINVAL;
-			close(fd);
-		} else {
-			if (victim->key[0])
-				slot_close(victim);
-			e = victim;
-			snprintf(e->key, sizeof(e->key), "%s", key);
-			e->fd = fd;
-			e->size = (uint64_t)st.st_size;
-		}
-	}
-	if (e) {
-		e->refs++;
-		e->used = ++c->clock;
-		*slot = (int)(e - c->s);
-		*size = e->size;
-		rc = e->fd;
-	}
-	pthread_mutex_unlock(&c->mu);
-	return rc;
+	for (int i = 0; i < SLOTS; i++)
+		if (c->s[i].key[0] && !c->s[i].dead && !strcmp(c->s[i].key, key))
+			return &c->s[i];
+	return NULL;
 }
 
-void cairn_fdcache_put(cairn_fdcache *c, int slot)
+/* A free slot, else the least recently used one nobody holds, or NULL. Under c->mu. */
+static struct slot *victim_locked(cairn_fdcache *c)
 {
+	struct slot *v = NULL;
+	for (int i = 0; i < SLOTS; i++) {
+		struct slot *s = &c->s[i];
+		if (!s->key[0])
+			return s;
+		if (!s->refs && (!v || s->used < v->used))
+			v = s;
+	}
+	return v;
+}
+
+static int take_locked(cairn_fdcache *c, struct slot *e, int *slot, uint64_t *size)
+{
+	e->refs++;
+	e->used = ++c->clock;
+	*slot = (int)(e - c->s);
+	*size = e->size;
+	return e->fd;
+}
+
+int cairn_fdcache_get(cairn_fdcache *c, const char *key, const char *path, int *slot,
+                      uint64_t *size)
+{
+	int fd = -1;
+	struct slot *e = NULL;
+	*slot = -1;
+	if (strlen(key) < KEY_MAX) {
+		pthread_mutex_lock(&c->mu);
+		if ((e = find_locked(c, key)) != NULL)
+			fd = take_locked(c, e, slot, size);
+		pthread_mutex_unlock(&c->mu);
+		if (e)
+			return fd;
+	}
+	/* a miss: open outside the lock, so a slow open holds up no other reader */
+	fd = cairn_open_regular(path, size);
+	if (fd < 0 || strlen(key) >= KEY_MAX)
+		return fd;
+	pthread_mutex_lock(&c->mu);
+	if ((e = find_locked(c, key)) != NULL) { /* another thread opened it meanwhile */
+		close(fd);
+		fd = take_locked(c, e, slot, size);
+	} else if ((e = victim_locked(c)) != NULL) {
+		if (e->key[0])
+			slot_close(e);
+		snprintf(e->key, sizeof(e->key), "%s", key);
+		e->fd = fd;
+		e->size = *size;
+		take_locked(c, e, slot, size);
+	} /* else every slot is in use: the descriptor is the caller's alone */
+	pthread_mutex_unlock(&c->mu);
+	return fd;
+}
+
+void cairn_fdcache_put(cairn_fdcache *c, int slot, int fd)
+{
+	if (slot < 0) {
+		close(fd);
+		return;
+	}
 	pthread_mutex_lock(&c->mu);
 	struct slot *e = &c->s[slot];
 	if (!--e->refs && e->dead)
@@ -117,28 +136,14 @@ void cairn_fdcache_put(cairn_fdcache *c, int slot)
 }
 
 long long cairn_fdcache_pread(cairn_fdcache *c, const char *key, const char *path, void *buf,
-			      size_t len, uint64_t off, uint64_t *size)
+                              size_t len, uint64_t off, uint64_t *size)
 {
-	int slot = -1;
+	int slot;
 	int fd = cairn_fdcache_get(c, key, path, &slot, size);
-	if (fd == -EBUSY) { /* every slot busy: a descriptor of its own */
-		struct stat st;
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return -errno;
-		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-			close(fd);
-			return -ENOENT;
-		}
-		*size = (uint64_t)st.st_size;
-	}
 	if (fd < 0)
 		return fd;
 	long long n = cairn_pread_all(fd, buf, len, off);
-	if (slot >= 0)
-		cairn_fdcache_put(c, slot);
-	else
-		close(fd);
+	cairn_fdcache_put(c, slot, fd);
 	return n;
 }
 

@@ -44,7 +44,7 @@ struct local_target {
 };
 
 /*
- * Packs (data/...) never change under their name (it is their hash), and a
+ * Packs (data/...) are written once under a name of their own, and a
  * restore or check reads them a blob at a time: their descriptors stay open
  * in a small table (an open, fstat and close per blob were ~10 % of a
  * restore). Replacing or deleting one through this target drops it.
@@ -301,36 +301,24 @@ static int local_link_tmpfile(cairn_target *t, const char *name, int fd, uint64_
 }
 
 /* Open object @p name for reading; a directory is not an object (-ENOENT). */
-static int open_obj(cairn_target *t, const char *name, const char *verb, struct stat *st)
+static int open_obj(cairn_target *t, const char *name, const char *verb, uint64_t *size)
 {
 	char path[PATH_MAX];
 	if (obj_path(lt_of(t), name, path) < 0)
 		return fail(t, ENAMETOOLONG, verb, name, NULL);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fail(t, errno == ENOTDIR ? ENOENT : errno, verb, name, NULL);
-	if (fstat(fd, st) < 0) {
-		int err = errno;
-		close(fd);
-		return fail(t, err, verb, name, NULL);
-	}
-	if (!S_ISREG(st->st_mode)) {
-		close(fd);
-		return cairn_error_set(-ENOENT, "%s: %s %s: no such object (not a regular file)",
-				       t->name, verb, name);
-	}
-	return fd;
+	int fd = cairn_open_regular(path, size);
+	return fd < 0 ? fail(t, -fd, verb, name, NULL) : fd;
 }
 
 /* Read the whole object into @p out (empty on entry). */
 static int local_get(cairn_target *t, const char *name, cairn_buf *out)
 {
-	struct stat st;
-	int fd = open_obj(t, name, "reading", &st);
+	uint64_t size;
+	int fd = open_obj(t, name, "reading", &size);
 	if (fd < 0)
 		return fd;
 	/* One byte more than the size, so EOF is seen without growing the buffer. */
-	cairn_buf_reserve(out, (size_t)st.st_size + 1);
+	cairn_buf_reserve(out, (size_t)size + 1);
 	for (;;) {
 		if (out->len == out->cap)
 			cairn_buf_reserve(out, 65536); /* the file grew: not ours, but cope */
@@ -365,16 +353,14 @@ static int local_get_range(cairn_target *t, const char *name, uint64_t off, size
 			return fail(t, ENAMETOOLONG, "reading", name, NULL);
 		got = cairn_fdcache_pread(lt_of(t)->packs, name, path, out, len, off, &size);
 	} else {
-		struct stat st;
-		int fd = open_obj(t, name, "reading", &st);
+		int fd = open_obj(t, name, "reading", &size);
 		if (fd < 0)
 			return fd;
-		size = (uint64_t)st.st_size;
 		got = cairn_pread_all(fd, out, len, off);
 		close(fd);
 	}
-	if (got < 0) /* a path through a file is no object either */
-		return fail(t, got == -ENOTDIR ? ENOENT : (int)-got, "reading", name, NULL);
+	if (got < 0)
+		return fail(t, (int)-got, "reading", name, NULL);
 	if ((size_t)got < len || off > size)
 		return cairn_error_set(-ERANGE,
 				       "%s: reading %s: range %llu+%zu is past the end of the "

@@ -1,9 +1,11 @@
 /*
  * check_fdcache.c - the table of open descriptors: a hit returns the same
  * descriptor, misses open the file (missing files and directories are
- * errors), the least recently used unused slot is reused, a full table of
- * busy slots says -EBUSY, and a drop while in use keeps the descriptor valid
- * until its user is done while the next get opens the file anew.
+ * errors, and so are FIFOs, without waiting for a writer), the least
+ * recently used unused slot is reused, a full table of busy slots (or a key
+ * too long for it) hands out a descriptor outside the table, and a drop
+ * while in use keeps the descriptor valid until its user is done while the
+ * next get opens the file anew.
  */
 #include <check.h>
 #include <errno.h>
@@ -62,29 +64,53 @@ START_TEST(hits_misses_and_errors)
 	ck_assert_uint_eq(size, 3);
 	ck_assert_int_eq(cairn_fdcache_get(c, "f1", p, &s2, &size), fd); /* a hit */
 	ck_assert_int_eq(s1, s2);
-	cairn_fdcache_put(c, s1);
-	cairn_fdcache_put(c, s2);
+	cairn_fdcache_put(c, s1, fd);
+	cairn_fdcache_put(c, s2, fd);
 	expect_content(fd, "one"); /* still open: cached */
 	ck_assert_int_eq(cairn_fdcache_get(c, "nope", file(p, 99, NULL), &s1, &size), -ENOENT);
 	ck_assert_int_eq(cairn_fdcache_get(c, "dir", g_dir, &s1, &size), -ENOENT);
+	char fifo[600];
+	snprintf(fifo, sizeof(fifo), "%s/fifo", g_dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_eq(cairn_fdcache_get(c, "fifo", fifo, &s1, &size), -ENOENT);
+	char fdp[600]; /* a path through a file */
+	snprintf(fdp, sizeof(fdp), "%s/x", file(p, 1, NULL));
+	ck_assert_int_eq(cairn_fdcache_pread(c, "thru", fdp, fdp, 1, 0, &size), -ENOENT);
+	/* a key too long for the table: a descriptor of its own, closed by the put */
+	char longkey[200];
+	memset(longkey, 'k', sizeof(longkey) - 1);
+	longkey[sizeof(longkey) - 1] = 0;
+	int lfd = cairn_fdcache_get(c, longkey, file(p, 1, NULL), &s1, &size);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(s1, -1);
+	cairn_fdcache_put(c, s1, lfd);
+	ck_assert_int_eq(fcntl(lfd, F_GETFD), -1);
 
-	/* every slot busy: -EBUSY, the caller opens the file itself */
-	int slots[16], n = 0;
+	/* every slot busy: a descriptor outside the table (slot -1), closed by the put */
+	int slots[16], fds[16], n = 0;
 	for (int i = 0; i < 16; i++) {
 		snprintf(key, sizeof(key), "k%d", i);
-		ck_assert_int_ge(cairn_fdcache_get(c, key, file(p, 100 + i, "x"), &slots[n++], &size), 0);
+		fds[n] = cairn_fdcache_get(c, key, file(p, 100 + i, "x"), &slots[n], &size);
+		ck_assert_int_ge(fds[n], 0);
+		ck_assert_int_ge(slots[n++], 0);
 	}
-	ck_assert_int_eq(cairn_fdcache_get(c, "k16", file(p, 116, "y"), &s1, &size), -EBUSY);
+	int own = cairn_fdcache_get(c, "k16", file(p, 116, "y"), &s1, &size);
+	ck_assert_int_ge(own, 0);
+	ck_assert_int_eq(s1, -1);
+	cairn_fdcache_put(c, s1, own);
+	ck_assert_int_eq(fcntl(own, F_GETFD), -1);
 	/* pread still reads it, through a descriptor of its own */
 	char buf[8] = {0};
 	ck_assert_int_eq(cairn_fdcache_pread(c, "k16", p, buf, sizeof(buf), 0, &size), 1);
 	ck_assert_str_eq(buf, "y");
 	ck_assert_uint_eq(size, 1);
 	for (int i = 0; i < n; i++)
-		cairn_fdcache_put(c, slots[i]);
+		cairn_fdcache_put(c, slots[i], fds[i]);
 	/* now the least recently used (k0) makes room */
-	ck_assert_int_ge(cairn_fdcache_get(c, "k16", p, &s1, &size), 0);
-	cairn_fdcache_put(c, s1);
+	fd = cairn_fdcache_get(c, "k16", p, &s1, &size);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ge(s1, 0);
+	cairn_fdcache_put(c, s1, fd);
 	/* through the table: a read past the end is short, a missing file an error */
 	memset(buf, 0, sizeof(buf));
 	ck_assert_int_eq(cairn_fdcache_pread(c, "f1", file(p, 1, NULL), buf, sizeof(buf), 1, &size), 2);
@@ -116,9 +142,9 @@ START_TEST(drop_while_in_use)
 	ck_assert_int_ne(fd2, fd);
 	ck_assert_uint_eq(size, 5);
 	expect_content(fd2, "newer");
-	cairn_fdcache_put(c, s1); /* the last user of the dropped one closes it */
+	cairn_fdcache_put(c, s1, fd); /* the last user of the dropped one closes it */
 	ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
-	cairn_fdcache_put(c, s2);
+	cairn_fdcache_put(c, s2, fd2);
 	expect_content(fd2, "newer");
 	cairn_fdcache_free(c);
 	ck_assert_int_eq(fcntl(fd2, F_GETFD), -1);

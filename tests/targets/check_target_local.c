@@ -150,29 +150,62 @@ START_TEST(test_tmpfile_link)
 }
 END_TEST
 
+/*
+ * Ranges of an object. Packs (data/...) are read through the target's table
+ * of open descriptors, other objects with an open of their own: both give
+ * the same answers, and a pack replaced or deleted through the target is
+ * not read from a stale descriptor.
+ */
 START_TEST(test_get_range)
 {
+	static const char *prefix[] = {"packs", "data/ab"};
+	char name[64], other[64];
 	uint8_t obj[1000], got[200];
 	tu_fill_random(obj, sizeof(obj), 7);
-	ck_assert_int_eq(cairn_target_put(tg, "packs/p1", obj, sizeof(obj)), 0);
+	for (int k = 0; k < 2; k++) {
+		snprintf(name, sizeof(name), "%s/p1", prefix[k]);
+		ck_assert_int_eq(cairn_target_put(tg, name, obj, sizeof(obj)), 0);
 
-	ck_assert_int_eq(cairn_target_get_range(tg, "packs/p1", 100, 200, got), 0);
-	ck_assert_mem_eq(got, obj + 100, 200);
-	ck_assert_int_eq(cairn_target_get_range(tg, "packs/p1", 0, 1, got), 0);
-	ck_assert_uint_eq(got[0], obj[0]);
-	ck_assert_int_eq(cairn_target_get_range(tg, "packs/p1", 900, 100, got), 0); /* at end */
-	ck_assert_mem_eq(got, obj + 900, 100);
-	ck_assert_int_eq(cairn_target_get_range(tg, "packs/p1", 1000, 0, got), 0);
+		ck_assert_int_eq(cairn_target_get_range(tg, name, 100, 200, got), 0);
+		ck_assert_mem_eq(got, obj + 100, 200);
+		ck_assert_int_eq(cairn_target_get_range(tg, name, 0, 1, got), 0);
+		ck_assert_uint_eq(got[0], obj[0]);
+		ck_assert_int_eq(cairn_target_get_range(tg, name, 900, 100, got), 0); /* at end */
+		ck_assert_mem_eq(got, obj + 900, 100);
+		ck_assert_int_eq(cairn_target_get_range(tg, name, 1000, 0, got), 0);
 
-	ck_assert_int_eq(cairn_target_get_range(tg, "packs/p1", 950, 100, got), -ERANGE);
-	ck_assert_ptr_nonnull(strstr(cairn_error_last(), "packs/p1"));
-	ck_assert_ptr_nonnull(strstr(cairn_error_last(), "1000-byte"));
-	ck_assert_int_eq(cairn_target_get_range(tg, "packs/p1", 1001, 0, got), -ERANGE);
-	ck_assert_int_eq(cairn_target_get_range(tg, "packs/p1", UINT64_MAX, 2, got), -ERANGE);
-	ck_assert_int_eq(cairn_target_get_range(tg, "packs/p1", (uint64_t)1 << 62, 2, got),
-			 -ERANGE);
-	ck_assert_int_eq(cairn_target_get_range(tg, "packs/nope", 0, 1, got), -ENOENT);
-	ck_assert_int_eq(cairn_target_get_range(tg, "packs", 0, 1, got), -ENOENT); /* a dir */
+		ck_assert_int_eq(cairn_target_get_range(tg, name, 950, 100, got), -ERANGE);
+		ck_assert_ptr_nonnull(strstr(cairn_error_last(), name));
+		ck_assert_ptr_nonnull(strstr(cairn_error_last(), "1000-byte"));
+		ck_assert_int_eq(cairn_target_get_range(tg, name, 1001, 0, got), -ERANGE);
+		ck_assert_int_eq(cairn_target_get_range(tg, name, UINT64_MAX, 2, got), -ERANGE);
+		ck_assert_int_eq(cairn_target_get_range(tg, name, (uint64_t)1 << 62, 2, got),
+				 -ERANGE);
+		snprintf(other, sizeof(other), "%s/nope", prefix[k]);
+		ck_assert_int_eq(cairn_target_get_range(tg, other, 0, 1, got), -ENOENT);
+		ck_assert_ptr_nonnull(strstr(cairn_error_last(), "no such object"));
+		snprintf(other, sizeof(other), "%s/p1/x", prefix[k]); /* a path through a file */
+		ck_assert_int_eq(cairn_target_get_range(tg, other, 0, 1, got), -ENOENT);
+		ck_assert_int_eq(cairn_target_get_range(tg, prefix[k], 0, 1, got), -ENOENT); /* a dir */
+		/* a FIFO is no object, and reading it does not wait for a writer */
+		char fifo[4096];
+		snprintf(fifo, sizeof(fifo), "%s/%s/fifo", dir, prefix[k]);
+		ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+		snprintf(other, sizeof(other), "%s/fifo", prefix[k]);
+		ck_assert_int_eq(cairn_target_get_range(tg, other, 0, 1, got), -ENOENT);
+		unlink(fifo);
+
+		/* replaced through the target: the new bytes, not a stale descriptor's */
+		uint8_t obj2[500];
+		tu_fill_random(obj2, sizeof(obj2), 8);
+		ck_assert_int_eq(cairn_target_put(tg, name, obj2, sizeof(obj2)), 0);
+		ck_assert_int_eq(cairn_target_get_range(tg, name, 400, 100, got), 0);
+		ck_assert_mem_eq(got, obj2 + 400, 100);
+		ck_assert_int_eq(cairn_target_get_range(tg, name, 900, 100, got), -ERANGE);
+		/* deleted through the target: gone */
+		ck_assert_int_eq(cairn_target_del(tg, name), 0);
+		ck_assert_int_eq(cairn_target_get_range(tg, name, 0, 1, got), -ENOENT);
+	}
 }
 END_TEST
 
