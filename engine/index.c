@@ -336,65 +336,66 @@ static void sort_small(ientry *a, size_t n)
 }
 
 /*
- * Sort entries by id. Ids are HMAC outputs, uniform in their leading bits:
- * one counting pass on the top 8-16 bits puts every entry into a bucket of
- * about two, which insertion sort finishes. qsort of 75,000 entries (loading
- * the index of 2 GiB of /usr) took 10 ms of every command's start; this ~1 ms.
- * A bucket that is large after all (ids that are not uniform) gets qsort.
+ * The entries sorted by id, in a new array. Ids are HMAC outputs, uniform in
+ * their leading bits: one counting pass on the top 8-16 bits puts every
+ * entry into a bucket of about two, which insertion sort finishes. qsort of
+ * 75,000 entries (loading the index of 2 GiB of /usr) took 10 ms of every
+ * command's start; this ~1 ms. A bucket that is large after all (ids that
+ * are not uniform) gets qsort.
  */
-static void sort_entries(ientry *a, size_t n)
+static ientry *sorted_copy(const ientry *a, size_t n)
 {
-	if (n < 64) {
-		sort_small(a, n);
-		return;
-	}
+	ientry *out = cairn_xmalloc((n ? n : 1) * sizeof(ientry));
 	unsigned bits = 8;
 	while (bits < 16 && ((size_t)1 << (bits + 1)) <= n)
 		bits++;
 	size_t nb = (size_t)1 << bits;
-	size_t *start = cairn_xcalloc(nb + 1, sizeof(size_t));
-	ientry *tmp = cairn_xmalloc(n * sizeof(ientry));
-#define BUCKET(e) ((((size_t)(e)->id[0] << 8) | (e)->id[1]) >> (16 - bits))
+	size_t *end = cairn_xcalloc(nb + 1, sizeof(size_t));
 	for (size_t i = 0; i < n; i++)
-		start[BUCKET(&a[i]) + 1]++;
+		end[(id_key(a[i].id) >> (64 - bits)) + 1]++;
 	for (size_t b = 0; b < nb; b++)
-		start[b + 1] += start[b];
-	for (size_t i = 0; i < n; i++)
-		tmp[start[BUCKET(&a[i])]++] = a[i]; /* start[b] ends as bucket b's end */
-#undef BUCKET
+		end[b + 1] += end[b];
+	for (size_t i = 0; i < n; i++) /* end[b] goes from bucket b's start to its end */
+		out[end[id_key(a[i].id) >> (64 - bits)]++] = a[i];
 	size_t lo = 0;
 	for (size_t b = 0; b < nb; b++) {
-		size_t hi = start[b];
+		size_t hi = end[b];
 		if (hi - lo > 32)
-			qsort(tmp + lo, hi - lo, sizeof(ientry), cmp_ientry);
+			qsort(out + lo, hi - lo, sizeof(ientry), cmp_ientry);
 		else
-			sort_small(tmp + lo, hi - lo);
+			sort_small(out + lo, hi - lo);
 		lo = hi;
 	}
-	memcpy(a, tmp, n * sizeof(ientry));
-	free(tmp);
-	free(start);
+	free(end);
+	return out;
 }
 
 static void compact_locked(cairn_index *idx)
 {
 	if (!idx->ndelta)
 		return;
-	sort_entries(idx->delta, idx->ndelta);
-	size_t total = idx->nmain + idx->ndelta;
-	ientry *m = cairn_xmalloc(total * sizeof(ientry));
-	size_t i = 0, j = 0, k = 0;
-	while (i < idx->nmain || j < idx->ndelta) {
-		if (j == idx->ndelta || (i < idx->nmain && cmp_ientry(&idx->main[i], &idx->delta[j]) < 0))
-			m[k++] = idx->main[i++];
-		else
-			m[k++] = idx->delta[j++];
-	}
-	free(idx->main);
-	idx->main = m;
-	idx->nmain = idx->capmain = total;
+	ientry *d = sorted_copy(idx->delta, idx->ndelta);
 	free(idx->delta);
 	free(idx->dslots);
+	size_t total = idx->nmain + idx->ndelta;
+	if (!idx->nmain) { /* loading: the sorted entries are the main array */
+		free(idx->main);
+		idx->main = d;
+	} else {
+		ientry *m = cairn_xmalloc(total * sizeof(ientry));
+		size_t i = 0, j = 0, k = 0;
+		while (i < idx->nmain || j < idx->ndelta) {
+			if (j == idx->ndelta ||
+			    (i < idx->nmain && cmp_ientry(&idx->main[i], &d[j]) < 0))
+				m[k++] = idx->main[i++];
+			else
+				m[k++] = d[j++];
+		}
+		free(idx->main);
+		free(d);
+		idx->main = m;
+	}
+	idx->nmain = idx->capmain = total;
 	idx->delta = NULL;
 	idx->dslots = NULL;
 	idx->ndelta = idx->capdelta = idx->nslots = 0;
