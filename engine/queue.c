@@ -38,6 +38,7 @@ void cairn_queue_set_weight_limit(cairn_queue *q, size_t wmax)
 {
 	pthread_mutex_lock(&q->mu);
 	q->wmax = wmax;
+	pthread_cond_broadcast(&q->not_full); /* a raised limit may let waiters in */
 	pthread_mutex_unlock(&q->mu);
 }
 

@@ -119,6 +119,40 @@ START_TEST(close_wakes_and_drains)
 	ck_assert_ptr_eq(cairn_queue_pop(&q), ITEM(7)); /* what was queued still comes out */
 	ck_assert_ptr_null(cairn_queue_pop(&q));
 	cairn_queue_destroy(&q);
+
+	/* the same for a producer held back by the weight limit, not the count */
+	cairn_queue_init(&q, 8);
+	cairn_queue_set_weight_limit(&q, 10);
+	ck_assert_int_eq(cairn_queue_push_w(&q, ITEM(1), 8), 0);
+	start_push(&p, &q, 2, 5);
+	ck_assert_int_eq(finished(&p, 0), 0);
+	cairn_queue_close(&q);
+	ck_assert_int_eq(finished(&p, 1), 1);
+	pthread_join(p.th, NULL);
+	ck_assert_int_eq(atomic_load(&p.done), -1);
+	ck_assert_ptr_eq(cairn_queue_pop(&q), ITEM(1));
+	ck_assert_ptr_null(cairn_queue_pop(&q));
+	cairn_queue_destroy(&q);
+}
+END_TEST
+
+/* Raising the weight limit lets a producer that waited for it in. */
+START_TEST(raised_limit_wakes)
+{
+	cairn_queue q;
+	cairn_queue_init(&q, 8);
+	cairn_queue_set_weight_limit(&q, 10);
+	ck_assert_int_eq(cairn_queue_push_w(&q, ITEM(1), 8), 0);
+	pusher p;
+	start_push(&p, &q, 2, 5);
+	ck_assert_int_eq(finished(&p, 0), 0);
+	cairn_queue_set_weight_limit(&q, 20);
+	ck_assert_int_eq(finished(&p, 1), 1);
+	pthread_join(p.th, NULL);
+	ck_assert_int_eq(atomic_load(&p.done), 1);
+	ck_assert_ptr_eq(cairn_queue_pop(&q), ITEM(1));
+	ck_assert_ptr_eq(cairn_queue_pop(&q), ITEM(2));
+	cairn_queue_destroy(&q);
 }
 END_TEST
 
@@ -129,6 +163,7 @@ static Suite *engine_queue_suite(void)
 	tcase_add_test(tc, fifo_and_count_bound);
 	tcase_add_test(tc, weight_bound);
 	tcase_add_test(tc, close_wakes_and_drains);
+	tcase_add_test(tc, raised_limit_wakes);
 	suite_add_tcase(s, tc);
 	return s;
 }
