@@ -39,8 +39,10 @@ environment:
   BENCH_CAIRN      cairn binary (default: $ROOT/build/bin/cairn, then PATH)
   BENCH_BORG_COMPRESSION    borg --compression (default zstd,3)
   BENCH_RESTIC_COMPRESSION  restic --compression (default auto)
-  BENCH_CACHE      warm (default: read the inputs before each phase, after
-                   emptying the page cache when root) or
+  BENCH_CACHE      warm (default: before each phase, after emptying the page
+                   cache when root, read the inputs, the tool's cache
+                   directories and repository metadata and start the tool
+                   once) or
                    cold (drop the page cache before each phase; needs root)
   BENCH_VERIFY     1 (default): compare the restored tree with the source
   BENCH_KEEP       1 (default): keep the repositories until the next run;
@@ -588,7 +590,7 @@ say "== cairn-bench compare: run $RUN_ID"
 say "   tools: $TOOLS; phases: $PHASES"
 say "   machine: ${CPU_MODEL:-unknown CPU}, $NCPU CPUs, $MEM_MB MiB RAM, $(uname -sr)"
 if [ "$CACHE_MODE" = warm ]; then
-	say "   page cache: WARM - before each phase: sync, page cache emptied (as root), inputs read once"
+	say "   page cache: WARM - before each phase: sync, page cache emptied (as root), then the inputs, the tool's cache, program and repository metadata read once"
 else
 	say "   page cache: COLD - sync and drop_caches before each phase"
 fi
