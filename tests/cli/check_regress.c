@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "engine/engine.h"
@@ -239,6 +240,60 @@ START_TEST(truncated_cache_refilled_once)
 }
 END_TEST
 
+/*
+ * Every path is opened from "/": a backup that cannot open it fails with a
+ * message and writes no snapshot (it used to walk from descriptor -1). A
+ * child process makes it so: chroot into a directory of mode 0311 (search,
+ * no read), then drop root, so traversal works and open("/") does not.
+ */
+START_TEST(unopenable_root_fails_backup)
+{
+	if (geteuid() != 0) {
+		printf("unopenable_root_fails_backup: needs root (chroot); skipped\n");
+		return;
+	}
+	char *base = tu_mkdtemp("noroot");
+	const char *B = CAIRN_BIN;
+	setenv("CAIRN_PASSWORD", "regress", 1);
+	make_dirs(base, 3, 1);
+	ck_assert_int_eq(tu_sh("%s -q -r '%s/repo' init --kdf-memory 1024 --kdf-time 1", B, base), 0);
+	ck_assert_int_eq(tu_sh("chown -R 65534:65534 '%s/repo' '%s/src' && chmod 0311 '%s'", base,
+			       base, base),
+			 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) { /* 10: set-up failed; 11: backup succeeded; 12: wrong error; 0: ok */
+		if (chroot(base) < 0 || chdir("/") < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(10);
+		cairn_target *t;
+		cairn_repo *r;
+		cairn_open_opts oo = CAIRN_OPEN_OPTS_INIT;
+		oo.cache_dir = "";
+		if (cairn_target_open(&t, "/repo") < 0 || cairn_repo_open(&r, t, "regress", &oo) < 0)
+			_exit(10);
+		const char *paths[] = {"/src"};
+		cairn_backup_opts o = CAIRN_BACKUP_OPTS_INIT;
+		o.paths = paths;
+		o.npaths = 1;
+		cairn_snapshot snap;
+		int rc = cairn_backup(r, &o, &snap, NULL, NULL);
+		if (rc == 0)
+			_exit(11);
+		int ok = rc == -EACCES && strstr(cairn_error_last(), "cannot open /") &&
+			 strstr(cairn_error_last(), "no snapshot written") &&
+			 cairn_snapshot_find(r, "latest", NULL, &snap) == -ENOENT;
+		cairn_repo_close(r);
+		_exit(ok ? 0 : 12);
+	}
+	int st = 0;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	chmod(base, 0700);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child: status %d", st);
+	tu_rmrf(base);
+	free(base);
+}
+END_TEST
+
 static Suite *cli_regress_suite(void)
 {
 	Suite *s = suite_create("regress");
@@ -248,6 +303,7 @@ static Suite *cli_regress_suite(void)
 	tcase_add_test(tc, damaged_pack_recovers_after_reindex);
 	tcase_add_test(tc, damaged_cache_is_replaced);
 	tcase_add_test(tc, truncated_cache_refilled_once);
+	tcase_add_test(tc, unopenable_root_fails_backup);
 	suite_add_tcase(s, tc);
 	return s;
 }
