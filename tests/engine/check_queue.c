@@ -103,6 +103,16 @@ START_TEST(weight_bound)
 }
 END_TEST
 
+/* A queue limited to weight 10 holding item 1 (8), and item 2 (5) waiting to go in. */
+static void held_by_weight(cairn_queue *q, pusher *p)
+{
+	cairn_queue_init(q, 8);
+	cairn_queue_set_weight_limit(q, 10);
+	ck_assert_int_eq(cairn_queue_push_w(q, ITEM(1), 8), 0);
+	start_push(p, q, 2, 5);
+	ck_assert_int_eq(finished(p, 0), 0);
+}
+
 START_TEST(close_wakes_and_drains)
 {
 	cairn_queue q;
@@ -121,11 +131,7 @@ START_TEST(close_wakes_and_drains)
 	cairn_queue_destroy(&q);
 
 	/* the same for a producer held back by the weight limit, not the count */
-	cairn_queue_init(&q, 8);
-	cairn_queue_set_weight_limit(&q, 10);
-	ck_assert_int_eq(cairn_queue_push_w(&q, ITEM(1), 8), 0);
-	start_push(&p, &q, 2, 5);
-	ck_assert_int_eq(finished(&p, 0), 0);
+	held_by_weight(&q, &p);
 	cairn_queue_close(&q);
 	ck_assert_int_eq(finished(&p, 1), 1);
 	pthread_join(p.th, NULL);
@@ -140,12 +146,8 @@ END_TEST
 START_TEST(raised_limit_wakes)
 {
 	cairn_queue q;
-	cairn_queue_init(&q, 8);
-	cairn_queue_set_weight_limit(&q, 10);
-	ck_assert_int_eq(cairn_queue_push_w(&q, ITEM(1), 8), 0);
 	pusher p;
-	start_push(&p, &q, 2, 5);
-	ck_assert_int_eq(finished(&p, 0), 0);
+	held_by_weight(&q, &p);
 	cairn_queue_set_weight_limit(&q, 20);
 	ck_assert_int_eq(finished(&p, 1), 1);
 	pthread_join(p.th, NULL);
