@@ -22,7 +22,8 @@ int cmd_init(cli *c, int argc, char **argv)
 	static const struct option lo[] = {{"chunk-min", 1, 0, 1}, {"chunk-avg", 1, 0, 2},
 					   {"chunk-max", 1, 0, 3}, {"pack-size", 1, 0, 4},
 					   {"kdf-memory", 1, 0, 5}, {"kdf-time", 1, 0, 6},
-					   {"help", 0, 0, 'h'},     {0, 0, 0, 0}};
+					   {"chunk-id", 1, 0, 7},   {"help", 0, 0, 'h'},
+					   {0, 0, 0, 0}};
 	cairn_init_opts o = CAIRN_INIT_OPTS_INIT;
 	int ch;
 	uint64_t v;
@@ -31,11 +32,23 @@ int cmd_init(cli *c, int argc, char **argv)
 		if (ch == 'h') {
 			puts("usage: cairn -r REPO init [--chunk-min/--chunk-avg/--chunk-max SIZE] "
 			     "[--pack-size SIZE] [--kdf-memory KIB] [--kdf-time N]\n"
-			     "Default chunking 512K/1M/8M; 16K/64K/256K suits VM images and databases.");
+			     "       [--chunk-id blake3|hmac-sha256]\n"
+			     "Default chunking 512K/1M/8M; 16K/64K/256K suits VM images and databases.\n"
+			     "Chunk ids are BLAKE3 keyed hashes by default; hmac-sha256 makes a repository\n"
+			     "every cairn before format 2 can read.");
 			return EXIT_OK;
 		}
 		if (ch == '?' || ch == ':')
 			return cli_bad_option("init", ch, argv);
+		if (ch == 7) {
+			if (!strcmp(optarg, "blake3"))
+				o.chunk_id = CAIRN_CHUNK_ID_BLAKE3;
+			else if (!strcmp(optarg, "hmac-sha256"))
+				o.chunk_id = CAIRN_CHUNK_ID_HMAC_SHA256;
+			else
+				return bad_usage("init", "--chunk-id takes blake3 or hmac-sha256");
+			continue;
+		}
 		if (parse_size(optarg, &v) < 0 || v > UINT32_MAX)
 			return bad_usage("init", "bad size or number");
 		switch (ch) {

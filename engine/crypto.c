@@ -9,6 +9,8 @@
 #include "engine/crypto_int.h"
 
 #include "engine/argon2id.h"
+#include "engine/blake3.h"
+#include "engine/engine.h"
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -73,6 +75,7 @@ void cairn_keyset_generate(cairn_keyset *out, const uint8_t repo_id[CAIRN_KEY_LE
 	cairn_random(out->id, sizeof(out->id));
 	cairn_random(out->seed, sizeof(out->seed));
 	memcpy(out->repo, repo_id, CAIRN_KEY_LEN);
+	out->id_fn = CAIRN_CHUNK_ID_HMAC_SHA256; /* until a config says otherwise */
 }
 
 void cairn_hmac(const uint8_t key[CAIRN_KEY_LEN], const void *const *parts, const size_t *lens,
@@ -128,6 +131,10 @@ void cairn_hmac_key(const void *key, size_t key_len, const void *const *parts, c
 void cairn_chunk_id(const cairn_keyset *keys, const void *data, size_t len,
 		    uint8_t out[CAIRN_KEY_LEN])
 {
+	if (keys->id_fn == CAIRN_CHUNK_ID_BLAKE3) {
+		cairn_blake3_keyed(keys->id, data, len, out);
+		return;
+	}
 	const void *parts[1] = {data};
 	size_t lens[1] = {len};
 	cairn_hmac(keys->id, parts, lens, 1, out);
@@ -584,6 +591,7 @@ int cairn_keyfile_open(cairn_keyset *out, const void *file, size_t len, const ch
 	memcpy(out->id, payload + 33, 32);
 	memcpy(out->seed, payload + 65, 32);
 	memcpy(out->repo, payload + 97, 32);
+	out->id_fn = CAIRN_CHUNK_ID_HMAC_SHA256; /* until a config says otherwise */
 	cairn_wipe(payload, sizeof(payload));
 	return 0;
 }

@@ -31,9 +31,10 @@
 
 typedef struct cairn_keyset {
 	uint8_t enc[CAIRN_KEY_LEN];  /* AES-256-GCM master key (subkeys via HKDF) */
-	uint8_t id[CAIRN_KEY_LEN];   /* HMAC-SHA256 key for chunk ids and digests */
+	uint8_t id[CAIRN_KEY_LEN];   /* key of chunk ids (id_fn) and file digests (HMAC-SHA256) */
 	uint8_t seed[CAIRN_KEY_LEN]; /* chunker gear table seed */
 	uint8_t repo[CAIRN_KEY_LEN]; /* repository id this key set belongs to */
+	int id_fn; /* CAIRN_CHUNK_ID_HMAC_SHA256 or _BLAKE3: from the config, not in key files */
 } cairn_keyset;
 
 /** Argon2id parameters stored in each key file. */
@@ -76,7 +77,7 @@ int cairn_keyfile_open(cairn_keyset *out, const void *file, size_t len, const ch
 int cairn_keyfile_info(const void *file, size_t len, char *label, size_t label_cap,
 		       int64_t *created_ns, cairn_kdf_params *kdf);
 
-/** Chunk id: HMAC-SHA256(id key, data). */
+/** Chunk id: BLAKE3 keyed_hash(id key, data), or HMAC-SHA256(id key, data) (keys->id_fn). */
 void cairn_chunk_id(const cairn_keyset *keys, const void *data, size_t len,
 		    uint8_t out[CAIRN_KEY_LEN]);
 

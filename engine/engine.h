@@ -37,8 +37,14 @@ typedef struct cairn_init_opts {
 	uint32_t pack_size;    /* target pack size; 0 = 16 MiB */
 	int zstd_level;        /* default compression level; -1 = default (3), 0 = off */
 	uint32_t kdf_t, kdf_m_kib, kdf_lanes; /* 0 = defaults (Argon2id 3 passes, 64 MiB, 2 lanes) */
+	int chunk_id;          /* chunk id function, CAIRN_CHUNK_ID_*; 0 = default (BLAKE3) */
 } cairn_init_opts;
-#define CAIRN_INIT_OPTS_INIT {1, 0, 0, 0, 0, -1, 0, 0, 0}
+#define CAIRN_INIT_OPTS_INIT {1, 0, 0, 0, 0, -1, 0, 0, 0, 0}
+
+/* Chunk id functions (docs/FORMAT.md §4). HMAC-SHA256 is what format-1 configs
+ * imply; BLAKE3 keyed_hash, 2-4x faster here, is the default of new repositories. */
+#define CAIRN_CHUNK_ID_HMAC_SHA256 1
+#define CAIRN_CHUNK_ID_BLAKE3 2
 
 /**
  * Create a new repository on @p t protected by @p pass.

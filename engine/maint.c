@@ -308,9 +308,11 @@ int cairn_cat(cairn_repo *r, const char *what, cairn_buf *out)
 	cairn_buf pt = CAIRN_BUF_INIT;
 	int rc = 0;
 	if (!strcmp(what, "config")) {
-		catf(out, "repository %s\nformat 1\nchunker min %u avg %u max %u\npack size %u\n"
-			  "zstd level %d\n",
-		     r->idhex, r->chunk_min, r->chunk_avg, r->chunk_max, r->pack_size, r->zstd_level);
+		catf(out, "repository %s\nformat %d\nchunk id %s\nchunker min %u avg %u max %u\n"
+			  "pack size %u\nzstd level %d\n",
+		     r->idhex, r->format,
+		     r->id_fn == CAIRN_CHUNK_ID_BLAKE3 ? "blake3" : "hmac-sha256", r->chunk_min,
+		     r->chunk_avg, r->chunk_max, r->pack_size, r->zstd_level);
 	} else if (!strncmp(what, "index/", 6)) {
 		cairn_idxseg s;
 		if ((rc = repo_load_object(r, cx, what, CAIRN_OBJ_INDEX, 1u << 30, 0, &pt)) == 0 &&

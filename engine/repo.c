@@ -22,7 +22,8 @@
 #include "chunker/chunker.h"
 
 static const char cfg_magic[8] = {'C', 'A', 'I', 'R', 'N', 'C', 'F', 'G'};
-#define CFG_LEN 63
+#define CFG_LEN_V1 63 /* chunk ids by HMAC-SHA256 */
+#define CFG_LEN 64    /* version 2: byte 63 names the chunk id function */
 
 void repo_warn(cairn_repo *r, const char *fmt, ...)
 {
@@ -57,11 +58,13 @@ cairn_target *cairn_repo_target(cairn_repo *r)
 
 /* --- config ------------------------------------------------------------------ */
 
-static void config_encode(uint8_t out[CFG_LEN], const uint8_t repo[32], uint32_t mn, uint32_t av,
-			  uint32_t mx, uint32_t pack, int level, int64_t created)
+/* Returns the encoded length: a repository with HMAC-SHA256 chunk ids gets the
+ * version-1 config that every earlier cairn reads, others version 2. */
+static size_t config_encode(uint8_t out[CFG_LEN], const uint8_t repo[32], uint32_t mn, uint32_t av,
+			    uint32_t mx, uint32_t pack, int level, int id_fn, int64_t created)
 {
 	memcpy(out, cfg_magic, 8);
-	out[8] = 1;
+	out[8] = id_fn == CAIRN_CHUNK_ID_HMAC_SHA256 ? 1 : 2;
 	memcpy(out + 9, repo, 32);
 	cairn_put_le32(out + 41, mn);
 	cairn_put_le32(out + 45, av);
@@ -72,17 +75,29 @@ static void config_encode(uint8_t out[CFG_LEN], const uint8_t repo[32], uint32_t
 	uint64_t s = (uint64_t)(created / 1000000000);
 	for (int i = 0; i < 5; i++)
 		out[58 + i] = (uint8_t)(s >> (8 * i));
+	if (out[8] == 1)
+		return CFG_LEN_V1;
+	out[63] = (uint8_t)id_fn;
+	return CFG_LEN;
 }
 
 static int config_decode(cairn_repo *r, const cairn_buf *b)
 {
 	const uint8_t *p = b->data;
-	if (b->len != CFG_LEN || memcmp(p, cfg_magic, 8) != 0)
+	if (b->len < CFG_LEN_V1 || memcmp(p, cfg_magic, 8) != 0)
 		return cairn_error_set(-EBADMSG, "%s: config is not a cairn repository config",
 				       r->t->name);
-	if (p[8] != 1)
+	if (p[8] != 1 && p[8] != 2)
 		return cairn_error_set(-EBADMSG, "%s: repository format %u is not supported",
 				       r->t->name, p[8]);
+	if (b->len != (p[8] == 1 ? CFG_LEN_V1 : CFG_LEN))
+		return cairn_error_set(-EBADMSG, "%s: config of format %u has %zu bytes",
+				       r->t->name, p[8], b->len);
+	r->format = p[8];
+	r->id_fn = p[8] == 1 ? CAIRN_CHUNK_ID_HMAC_SHA256 : p[63];
+	if (r->id_fn != CAIRN_CHUNK_ID_HMAC_SHA256 && r->id_fn != CAIRN_CHUNK_ID_BLAKE3)
+		return cairn_error_set(-EBADMSG, "%s: config names chunk id function %d, which this "
+					      "cairn does not know", r->t->name, r->id_fn);
 	cairn_hex(r->idhex, p + 9, 32);
 	r->chunk_min = cairn_get_le32(p + 41);
 	r->chunk_avg = cairn_get_le32(p + 45);
@@ -146,6 +161,9 @@ int cairn_repo_init(cairn_target *t, const char *pass, const cairn_init_opts *o)
 						"the largest chunk)", pack);
 	if (level > 19)
 		return cairn_error_set(-EINVAL, "init: zstd level %d out of range (0..19)", level);
+	int id_fn = o->chunk_id ? o->chunk_id : CAIRN_CHUNK_ID_BLAKE3;
+	if (id_fn != CAIRN_CHUNK_ID_HMAC_SHA256 && id_fn != CAIRN_CHUNK_ID_BLAKE3)
+		return cairn_error_set(-EINVAL, "init: unknown chunk id function %d", id_fn);
 	cairn_kdf_params kdf = CAIRN_KDF_DEFAULT;
 	if (o->kdf_t)
 		kdf.t_cost = o->kdf_t;
@@ -164,8 +182,8 @@ int cairn_repo_init(cairn_target *t, const char *pass, const cairn_init_opts *o)
 	cairn_wipe(&ks, sizeof(ks));
 	if (rc < 0)
 		return rc;
-	config_encode(cfg, repo_id, mn, av, mx, pack, level, cairn_wall_ns());
-	return cairn_target_put(t, "config", cfg, sizeof(cfg));
+	size_t cfg_len = config_encode(cfg, repo_id, mn, av, mx, pack, level, id_fn, cairn_wall_ns());
+	return cairn_target_put(t, "config", cfg, cfg_len);
 }
 
 /* --- cache ------------------------------------------------------------------- */
@@ -420,6 +438,7 @@ int cairn_repo_open(cairn_repo **out, cairn_target *t, const char *pass,
 				     r->key_name);
 		goto fail;
 	}
+	r->keys.id_fn = r->id_fn;
 	if (o->zstd_level >= 0)
 		r->zstd_level = o->zstd_level;
 	cairn_keyset_gear(&r->keys, r->gear);

@@ -11,7 +11,7 @@
 #   --bench   also install the peers the benchmark compares with (restic, borg)
 set -eu
 
-PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
+PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev b3sum
 libssl-dev libzstd-dev libxxhash-dev libargon2-dev libfyaml-dev
 check libsubunit-dev attr acl e2fsprogs openssl strace
 ceph-mon ceph-osd radosgw ceph-common librados-dev libs3-dev s3cmd uuid-runtime curl"
