@@ -243,65 +243,64 @@ X16 static void hash16_avx512(const uint8_t *const *in, size_t blocks, const uin
 }
 #endif
 
-static hash_fn *hash8;  /* NULL: portable only */
-static hash_fn *hash16; /* NULL: eight at a time at most */
-static int picked;
+/* One implementation set: x8 NULL means portable only, x16 NULL eight at most. */
+typedef struct impl {
+	hash_fn *x8, *x16;
+} impl;
 
-static void set(hash_fn *h8, hash_fn *h16)
-{
-	hash8 = h8;
-	hash16 = h16;
-	__atomic_store_n(&picked, 1, __ATOMIC_RELEASE);
-}
+static const impl portable = {NULL, NULL};
+#ifdef HAVE_X8
+static const impl avx2 = {hash8_avx2, NULL};
+static const impl avx512vl8 = {hash8_avx512, NULL};
+static const impl avx512 = {hash8_avx512, hash16_avx512};
+#endif
+static const impl *current; /* NULL until first use; read and set atomically */
 
-static void pick(void)
+static const impl *best(void)
 {
 #ifdef HAVE_X8
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512f"))
-		set(hash8_avx512, hash16_avx512);
-	else if (__builtin_cpu_supports("avx2"))
-		set(hash8_avx2, NULL);
-	else
+		return &avx512;
+	if (__builtin_cpu_supports("avx2"))
+		return &avx2;
 #endif
-		set(NULL, NULL);
+	return &portable;
 }
 
-int cairn_blake3_force(int impl)
+int cairn_blake3_force(int which)
 {
-	if (impl == 0) {
-		pick();
-		return 0;
-	}
-	if (impl == 1) {
-		set(NULL, NULL);
-		return 0;
-	}
+	const impl *want = NULL;
+	if (which == 0)
+		want = best();
+	else if (which == 1)
+		want = &portable;
 #ifdef HAVE_X8
 	__builtin_cpu_init();
-	if (impl == 2 && __builtin_cpu_supports("avx2")) {
-		set(hash8_avx2, NULL);
-		return 0;
-	}
-	if (impl == 3 && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512f")) {
-		set(hash8_avx512, NULL);
-		return 0;
-	}
-	if (impl == 4 && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512f")) {
-		set(hash8_avx512, hash16_avx512);
-		return 0;
-	}
+	int has512 = __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512f");
+	if (which == 2 && __builtin_cpu_supports("avx2"))
+		want = &avx2;
+	else if (which == 3 && has512)
+		want = &avx512vl8;
+	else if (which == 4 && has512)
+		want = &avx512;
 #endif
-	return -1;
+	if (!want)
+		return -1;
+	__atomic_store_n(&current, want, __ATOMIC_RELEASE);
+	return 0;
 }
 
 static void hash_many(const uint8_t *const *in, size_t n, size_t blocks, const uint32_t key[8],
 		      uint64_t counter, int inc, uint8_t flags, uint8_t flags_start,
 		      uint8_t flags_end, uint8_t *out)
 {
-	if (!__atomic_load_n(&picked, __ATOMIC_ACQUIRE))
-		pick();
-	hash_fn *h8 = hash8, *h16 = hash16;
+	const impl *im = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
+	if (!im) { /* threads racing here all store the same pointer */
+		im = best();
+		__atomic_store_n(&current, im, __ATOMIC_RELEASE);
+	}
+	hash_fn *h8 = im->x8, *h16 = im->x16;
 	size_t i = 0;
 	if (h16)
 		for (; i + 16 <= n; i += 16)

@@ -5,6 +5,7 @@
  */
 #include <check.h>
 #include <stdlib.h>
+#include <zstd.h>
 
 #include "engine/crypto_int.h"
 #include "tests/support/check_main.h"
@@ -160,6 +161,39 @@ START_TEST(blob_roundtrips)
 }
 END_TEST
 
+/*
+ * Compressed bodies are single zstd frames that carry their content size, at
+ * every level and size, up to the largest chunk: a static zstd context began
+ * with all parameters zero and wrote frames without it (decoders refused
+ * them), and a too small workspace would silently store everything raw.
+ */
+START_TEST(zstd_frames_carry_size)
+{
+	static const size_t sizes[] = {1000, 70000, 1u << 20, (8u << 20) + 5};
+	static const int levels[] = {1, 3, 9, 19};
+	char *in = malloc((8u << 20) + 5);
+	tu_fill_text(in, (8u << 20) + 5, 8);
+	for (size_t l = 0; l < sizeof(levels) / sizeof(levels[0]); l++) {
+		cairn_codec *cx = cairn_codec_new(levels[l]);
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			if (levels[l] > 9 && sizes[i] > 70000)
+				break; /* level 19 (its own growing context) is slow on megabytes */
+			const void *body;
+			size_t blen;
+			uint8_t codec = cairn_blob_compress(cx, in, sizes[i], &body, &blen);
+			ck_assert_msg(codec == CAIRN_CODEC_ZSTD, "level %d, %zu bytes stored raw",
+				      levels[l], sizes[i]);
+			ck_assert_msg(ZSTD_getFrameContentSize(body, blen) == sizes[i],
+				      "level %d, %zu bytes: frame without its size", levels[l],
+				      sizes[i]);
+			ck_assert_uint_eq(ZSTD_findFrameCompressedSize(body, blen), blen);
+		}
+		cairn_codec_free(cx);
+	}
+	free(in);
+}
+END_TEST
+
 START_TEST(blob_tamper)
 {
 	cairn_codec *cx = cairn_codec_new(3);
@@ -304,6 +338,7 @@ static Suite *engine_codec_suite(void)
 	TCase *core = tcase_create("core");
 	tcase_set_timeout(core, 120);
 	tcase_add_test(core, blob_roundtrips);
+	tcase_add_test(core, zstd_frames_carry_size);
 	tcase_add_test(core, ids_and_gear);
 	tcase_add_test(core, seal_roundtrip);
 	tcase_add_test(core, keyfile_roundtrip);
