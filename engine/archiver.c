@@ -76,6 +76,7 @@ typedef struct fjob {
 
 typedef struct cjob {
 	uint8_t id[32];
+	int raw; /* store without trying compression (compressed_format) */
 	size_t len, cap;
 	uint8_t data[]; /* cap bytes, len used */
 } cjob;
@@ -377,11 +378,45 @@ static cairn_packw *new_data_pack(arch *a)
  * fraction of the time. One pack in the making instead of one per thread
  * keeps the backup's memory at about two packs.
  */
-static void pack_blob(arch *a, cairn_codec *cx, const uint8_t id[32], const void *data, size_t len)
+/*
+ * Does a file start like a compressed format? Chunks of such files below
+ * CAIRN_PROBE_MIN are stored without trying zstd, which would spend ~1.5 ms per MB
+ * to save ~1.5 % of them (/usr: 29,000 such files, 118 MB, 0.18 CPU s). Above
+ * CAIRN_PROBE_MIN the codec's own sampling decides, so a large zip of stored
+ * members is still compressed.
+ */
+static int compressed_format(const uint8_t *p, size_t n)
 {
-	const void *body;
-	size_t blen;
-	uint8_t codec = cairn_blob_compress(cx, data, len, &body, &blen);
+	static const struct {
+		uint8_t len, at;
+		const char *magic;
+	} m[] = {
+		{2, 0, "\x1f\x8b"},                 /* gzip */
+		{6, 0, "\xfd" "7zXZ\0"},             /* xz */
+		{4, 0, "\x28\xb5\x2f\xfd"},         /* zstd */
+		{4, 0, "\x04\x22\x4d\x18"},         /* lz4 frame */
+		{3, 0, "BZh"},                       /* bzip2 */
+		{6, 0, "7z\xbc\xaf\x27\x1c"},        /* 7-Zip */
+		{4, 0, "PK\x03\x04"},                /* zip, jar, docx, apk */
+		{8, 0, "\x89PNG\r\n\x1a\n"},        /* PNG */
+		{3, 0, "\xff\xd8\xff"},              /* JPEG */
+		{4, 0, "GIF8"},                      /* GIF */
+		{4, 8, "WEBP"},                      /* WebP (RIFF....WEBP) */
+		{4, 0, "wOF2"},                      /* WOFF2 */
+	};
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+		if (n >= (size_t)m[i].at + m[i].len && !memcmp(p + m[i].at, m[i].magic, m[i].len))
+			return 1;
+	return 0;
+}
+
+static void pack_blob(arch *a, cairn_codec *cx, const uint8_t id[32], const void *data, size_t len,
+		      int raw)
+{
+	const void *body = data;
+	size_t blen = len;
+	uint8_t codec = raw && len < CAIRN_PROBE_MIN ? CAIRN_CODEC_RAW
+					       : cairn_blob_compress(cx, data, len, &body, &blen);
 	cairn_packw *full = NULL;
 	pthread_mutex_lock(&a->packmu);
 	if (!a->datapack)
@@ -406,6 +441,7 @@ typedef struct rdr {
 	size_t bufcap, touched; /* touched: how far the buffer has been written */
 	cairn_codec *cx;        /* compresses the content of small files itself */
 	int small;              /* the file being read is at most INLINE_MAX bytes */
+	int raw;                /* the file starts like a compressed format */
 } rdr;
 
 /*
@@ -428,11 +464,12 @@ static void emit_chunk(arch *a, rdr *rd, extents *ex, const uint8_t *data, size_
 	if (known)
 		return;
 	if (rd->small) {
-		pack_blob(a, rd->cx, id, data, len);
+		pack_blob(a, rd->cx, id, data, len, rd->raw);
 		return;
 	}
 	cjob *c = pool_get(a, len);
 	memcpy(c->id, id, 32);
+	c->raw = rd->raw;
 	c->len = len;
 	memcpy(c->data, data, len);
 	if (cairn_queue_push_w(&a->chunks, c, len) < 0)
@@ -482,6 +519,8 @@ static int64_t read_region(arch *a, rdr *rd, int fd, uint64_t off, uint64_t end,
 				end = pos; /* shrank */
 				*err = 1;
 			}
+			if (pos == 0)
+				rd->raw = compressed_format(buf + fill, (size_t)n);
 			fill += (size_t)n;
 			pos += (uint64_t)n;
 			got += (uint64_t)n;
@@ -531,6 +570,7 @@ static void read_file(arch *a, rdr *rd, fjob *j)
 	int sparse = (uint64_t)st.st_blocks * 512 < size;
 	cairn_chunker *ck = size >= LARGE_FILE ? &rd->fine : &rd->coarse;
 	rd->small = size <= INLINE_MAX;
+	rd->raw = 0;
 	uint64_t off = 0;
 	while (off < size && !err && !atomic_load(&a->err)) {
 		uint64_t data = off, hole = size;
@@ -625,7 +665,7 @@ static void *packer_main(void *arg)
 	cjob *c;
 	while ((c = cairn_queue_pop(&a->chunks))) {
 		if (!atomic_load(&a->err))
-			pack_blob(a, cx, c->id, c->data, c->len);
+			pack_blob(a, cx, c->id, c->data, c->len, c->raw);
 		pool_put(a, c);
 	}
 	cairn_codec_free(cx);

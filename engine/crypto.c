@@ -340,7 +340,7 @@ static int gcm_open(EVP_CIPHER_CTX *c, const uint8_t *key, const uint8_t *nonce,
 
 /*
  * Incompressible data (media, archives, encrypted files) costs a full zstd
- * pass for nothing. For blobs above 256 KiB, compress three 16 KiB samples
+ * pass for nothing. For blobs of CAIRN_PROBE_MIN (256 KiB) and above, compress three 16 KiB samples
  * (start, middle, end) at level 1 first, about 1/20 of the work; only if none
  * of them shrinks by 1/16 is the blob stored raw without trying the rest, so
  * a blob with any compressible part is still compressed.
@@ -348,7 +348,7 @@ static int gcm_open(EVP_CIPHER_CTX *c, const uint8_t *key, const uint8_t *nonce,
 static int looks_incompressible(cairn_codec *cx, const void *in, size_t len)
 {
 	const size_t sample = 16 << 10;
-	if (len < (256u << 10))
+	if (len < CAIRN_PROBE_MIN)
 		return 0;
 	uint8_t tmp[16 << 10];
 	const uint8_t *base = in;

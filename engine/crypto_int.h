@@ -141,6 +141,9 @@ static inline size_t cairn_blob_bound(size_t len)
 long cairn_blob_encode(cairn_codec *cx, const uint8_t key[CAIRN_KEY_LEN], uint64_t counter,
 		       const void *aad, size_t aad_len, const void *in, size_t len, void *out);
 
+/* Blobs this large or larger are sampled at level 1 before zstd runs on them whole. */
+#define CAIRN_PROBE_MIN (256u << 10)
+
 /**
  * cairn_blob_encode in two halves, so threads can compress in parallel and
  * seal under a shared pack's key and counter. cairn_blob_compress points

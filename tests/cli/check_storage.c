@@ -1,0 +1,102 @@
+/*
+ * check_storage.c - how the archiver stores what it reads.
+ *
+ * compressed_formats_stored_raw: chunks under 256 KiB of files that start
+ * like a compressed format (gzip, PNG, zip...) are stored without trying
+ * zstd; the same bytes without the magic are compressed; a file of 1 MiB
+ * with the magic but compressible content is still compressed (the codec's
+ * sampling decides there). Every file restores byte for byte.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "engine/crypto_int.h"
+#include "engine/engine.h"
+#include "engine/index_int.h"
+#include "engine/repo_int.h"
+#include "targets/target.h"
+
+#include "tests/support/check_main.h"
+#include "tests/support/testutil.h"
+
+#define PASS "storage-test"
+
+static void put(const char *dir, const char *name, const void *magic, size_t mlen, size_t size,
+		uint64_t seed, char *path, size_t cap)
+{
+	char *b = malloc(size);
+	tu_fill_text(b, size, seed);
+	memcpy(b, magic, mlen);
+	snprintf(path, cap, "%s/%s", dir, name);
+	FILE *f = fopen(path, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(b, 1, size, f), size);
+	fclose(f);
+	free(b);
+}
+
+/* Stored size of the single chunk of file @p path (its length is under the chunk minimum). */
+static uint32_t stored_len(cairn_repo *r, const char *path, size_t size)
+{
+	char *data = tu_slurp(path);
+	uint8_t id[32];
+	cairn_chunk_id(&r->keys, data, size, id);
+	free(data);
+	cairn_blob_loc loc;
+	ck_assert_int_eq(cairn_index_lookup(r->idx, id, &loc), 1);
+	return loc.clen;
+}
+
+START_TEST(compressed_formats_stored_raw)
+{
+	char *base = tu_mkdtemp("storage");
+	char src[4200], gz[4200], png[4200], zip[4200], plain[4200], big[4200];
+	snprintf(src, sizeof(src), "%s/src", base);
+	mkdir(src, 0755);
+	put(src, "a.gz", "\x1f\x8b\x08\x00", 4, 40000, 1, gz, sizeof(gz));
+	put(src, "b.png", "\x89PNG\r\n\x1a\n", 8, 100000, 2, png, sizeof(png));
+	put(src, "c.zip", "PK\x03\x04", 4, 3000, 3, zip, sizeof(zip));
+	put(src, "d.txt", "", 0, 40000, 1, plain, sizeof(plain));
+	put(src, "e.gz", "\x1f\x8b\x08\x00", 4, 400000, 5, big, sizeof(big));
+	setenv("CAIRN_PASSWORD", PASS, 1);
+	ck_assert_int_eq(tu_sh("'%s' -q -r '%s/repo' init --kdf-memory 1024 --kdf-time 1", CAIRN_BIN,
+			       base), 0);
+	ck_assert_int_eq(tu_sh("'%s' -q --no-cache -r '%s/repo' backup '%s'", CAIRN_BIN, base, src),
+			 0);
+	ck_assert_int_eq(tu_sh("'%s' -q --no-cache -r '%s/repo' restore latest --target '%s/out'",
+			       CAIRN_BIN, base, base), 0);
+	ck_assert_int_eq(tu_sh("diff -r '%s' '%s/out%s'", src, base, src), 0);
+
+	cairn_target *t;
+	cairn_repo *r;
+	char addr[4200];
+	snprintf(addr, sizeof(addr), "local:%s/repo", base);
+	ck_assert_int_eq(cairn_target_open(&t, addr), 0);
+	cairn_open_opts oo = CAIRN_OPEN_OPTS_INIT;
+	oo.cache_dir = "";
+	ck_assert_int_eq(cairn_repo_open(&r, t, PASS, &oo), 0);
+	ck_assert_uint_eq(stored_len(r, gz, 40000), 40000 + CAIRN_BLOB_OVERHEAD);
+	ck_assert_uint_eq(stored_len(r, png, 100000), 100000 + CAIRN_BLOB_OVERHEAD);
+	ck_assert_uint_eq(stored_len(r, zip, 3000), 3000 + CAIRN_BLOB_OVERHEAD);
+	ck_assert_uint_lt(stored_len(r, plain, 40000), 40000 / 2);
+	ck_assert_uint_lt(stored_len(r, big, 400000), 400000 / 2);
+	cairn_repo_close(r);
+	tu_rmrf(base);
+	free(base);
+}
+END_TEST
+
+static Suite *cli_storage_suite(void)
+{
+	Suite *s = suite_create("storage");
+	TCase *tc = tcase_create("storage");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, compressed_formats_stored_raw);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+CAIRN_CHECK_MAIN(cli_storage_suite)
