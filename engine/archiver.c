@@ -379,11 +379,12 @@ static cairn_packw *new_data_pack(arch *a)
  * keeps the backup's memory at about two packs.
  */
 /*
- * Does a file start like a compressed format? Chunks of such files below
- * CAIRN_PROBE_MIN are stored without trying zstd, which would spend ~1.5 ms per MB
- * to save ~1.5 % of them (/usr: 29,000 such files, 118 MB, 0.18 CPU s). Above
- * CAIRN_PROBE_MIN the codec's own sampling decides, so a large zip of stored
- * members is still compressed.
+ * Does a file start like a compressed format? Files below CAIRN_PROBE_MIN
+ * that do are stored without trying zstd, which would spend ~1.5 ms per MB
+ * to save ~1.5 % of them (/usr: 29,000 such files, 118 MB, 0.18 CPU s).
+ * Larger files are not judged by their first bytes: a disk image or an
+ * archive of stored members may begin with any of these; their chunks above
+ * CAIRN_PROBE_MIN are sampled by the codec, the smaller ones compressed.
  */
 static int compressed_format(const uint8_t *p, size_t n)
 {
@@ -415,8 +416,7 @@ static void pack_blob(arch *a, cairn_codec *cx, const uint8_t id[32], const void
 {
 	const void *body = data;
 	size_t blen = len;
-	uint8_t codec = raw && len < CAIRN_PROBE_MIN ? CAIRN_CODEC_RAW
-					       : cairn_blob_compress(cx, data, len, &body, &blen);
+	uint8_t codec = raw ? CAIRN_CODEC_RAW : cairn_blob_compress(cx, data, len, &body, &blen);
 	cairn_packw *full = NULL;
 	pthread_mutex_lock(&a->packmu);
 	if (!a->datapack)
@@ -519,7 +519,7 @@ static int64_t read_region(arch *a, rdr *rd, int fd, uint64_t off, uint64_t end,
 				end = pos; /* shrank */
 				*err = 1;
 			}
-			if (pos == 0)
+			if (pos == 0 && end < CAIRN_PROBE_MIN)
 				rd->raw = compressed_format(buf + fill, (size_t)n);
 			fill += (size_t)n;
 			pos += (uint64_t)n;

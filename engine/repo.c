@@ -20,10 +20,8 @@
 #include <unistd.h>
 
 #include "chunker/chunker.h"
+#include "engine/config_int.h"
 
-static const char cfg_magic[8] = {'C', 'A', 'I', 'R', 'N', 'C', 'F', 'G'};
-#define CFG_LEN_V1 63 /* chunk ids by HMAC-SHA256 */
-#define CFG_LEN 64    /* version 2: byte 63 names the chunk id function */
 
 void repo_warn(cairn_repo *r, const char *fmt, ...)
 {
@@ -58,56 +56,20 @@ cairn_target *cairn_repo_target(cairn_repo *r)
 
 /* --- config ------------------------------------------------------------------ */
 
-/* Returns the encoded length: a repository with HMAC-SHA256 chunk ids gets the
- * version-1 config that every earlier cairn reads, others version 2. */
-static size_t config_encode(uint8_t out[CFG_LEN], const uint8_t repo[32], uint32_t mn, uint32_t av,
-			    uint32_t mx, uint32_t pack, int level, int id_fn, int64_t created)
+static int config_load(cairn_repo *r, const cairn_buf *b)
 {
-	memcpy(out, cfg_magic, 8);
-	out[8] = id_fn == CAIRN_CHUNK_ID_HMAC_SHA256 ? 1 : 2;
-	memcpy(out + 9, repo, 32);
-	cairn_put_le32(out + 41, mn);
-	cairn_put_le32(out + 45, av);
-	cairn_put_le32(out + 49, mx);
-	cairn_put_le32(out + 53, pack);
-	out[57] = (uint8_t)level;
-	/* bytes 58..62: low 40 bits of the creation time in seconds */
-	uint64_t s = (uint64_t)(created / 1000000000);
-	for (int i = 0; i < 5; i++)
-		out[58 + i] = (uint8_t)(s >> (8 * i));
-	if (out[8] == 1)
-		return CFG_LEN_V1;
-	out[63] = (uint8_t)id_fn;
-	return CFG_LEN;
-}
-
-static int config_decode(cairn_repo *r, const cairn_buf *b)
-{
-	const uint8_t *p = b->data;
-	if (b->len < CFG_LEN_V1 || memcmp(p, cfg_magic, 8) != 0)
-		return cairn_error_set(-EBADMSG, "%s: config is not a cairn repository config",
-				       r->t->name);
-	if (p[8] != 1 && p[8] != 2)
-		return cairn_error_set(-EBADMSG, "%s: repository format %u is not supported",
-				       r->t->name, p[8]);
-	if (b->len != (p[8] == 1 ? CFG_LEN_V1 : CFG_LEN))
-		return cairn_error_set(-EBADMSG, "%s: config of format %u has %zu bytes",
-				       r->t->name, p[8], b->len);
-	r->format = p[8];
-	r->id_fn = p[8] == 1 ? CAIRN_CHUNK_ID_HMAC_SHA256 : p[63];
-	if (r->id_fn != CAIRN_CHUNK_ID_HMAC_SHA256 && r->id_fn != CAIRN_CHUNK_ID_BLAKE3)
-		return cairn_error_set(-EBADMSG, "%s: config names chunk id function %d, which this "
-					      "cairn does not know", r->t->name, r->id_fn);
-	cairn_hex(r->idhex, p + 9, 32);
-	r->chunk_min = cairn_get_le32(p + 41);
-	r->chunk_avg = cairn_get_le32(p + 45);
-	r->chunk_max = cairn_get_le32(p + 49);
-	r->pack_size = cairn_get_le32(p + 53);
-	r->zstd_level = p[57];
-	cairn_chunker ck;
-	if (cairn_chunker_init(&ck, r->gear, r->chunk_min, r->chunk_avg, r->chunk_max) < 0 ||
-	    r->pack_size < (1u << 20) || r->pack_size > (1u << 30) || r->zstd_level > 22)
-		return cairn_error_set(-EBADMSG, "%s: config holds invalid parameters", r->t->name);
+	cairn_config c;
+	int rc = cairn_config_decode(&c, b->data, b->len);
+	if (rc < 0)
+		return cairn_error_wrap(rc, "%s", r->t->name);
+	r->format = c.format;
+	r->id_fn = c.id_fn;
+	cairn_hex(r->idhex, c.repo_id, 32);
+	r->chunk_min = c.chunk_min;
+	r->chunk_avg = c.chunk_avg;
+	r->chunk_max = c.chunk_max;
+	r->pack_size = c.pack_size;
+	r->zstd_level = c.zstd_level;
 	return 0;
 }
 
@@ -172,18 +134,26 @@ int cairn_repo_init(cairn_target *t, const char *pass, const cairn_init_opts *o)
 	if (o->kdf_lanes)
 		kdf.lanes = o->kdf_lanes;
 
-	uint8_t repo_id[32], cfg[CFG_LEN];
+	cairn_config c = {.format = id_fn == CAIRN_CHUNK_ID_HMAC_SHA256 ? 1 : 2,
+			  .id_fn = id_fn,
+			  .chunk_min = mn,
+			  .chunk_avg = av,
+			  .chunk_max = mx,
+			  .pack_size = pack,
+			  .zstd_level = level,
+			  .created_s = (uint64_t)(cairn_wall_ns() / 1000000000)};
+	uint8_t cfg[CAIRN_CONFIG_MAX];
 	cairn_keyset ks;
 	char kid[17], kname[64];
-	cairn_random(repo_id, sizeof(repo_id));
-	cairn_keyset_generate(&ks, repo_id);
+	cairn_random(c.repo_id, sizeof(c.repo_id));
+	cairn_keyset_generate(&ks, c.repo_id);
 	/* the key first: a config without a key would be an unusable repository */
 	rc = write_key(t, &ks, pass, &kdf, kid, kname, sizeof(kname));
 	cairn_wipe(&ks, sizeof(ks));
 	if (rc < 0)
 		return rc;
-	size_t cfg_len = config_encode(cfg, repo_id, mn, av, mx, pack, level, id_fn, cairn_wall_ns());
-	return cairn_target_put(t, "config", cfg, cfg_len);
+	/* format 1 when it suffices: every earlier cairn reads the repository */
+	return cairn_target_put(t, "config", cfg, cairn_config_encode(cfg, &c));
 }
 
 /* --- cache ------------------------------------------------------------------- */
@@ -429,7 +399,7 @@ int cairn_repo_open(cairn_repo **out, cairn_target *t, const char *pass,
 					      "'cairn init' first)", t->name);
 		goto fail;
 	}
-	if (rc < 0 || (rc = config_decode(r, &cfg)) < 0 || (rc = open_keys(r, pass)) < 0)
+	if (rc < 0 || (rc = config_load(r, &cfg)) < 0 || (rc = open_keys(r, pass)) < 0)
 		goto fail;
 	char kid[65];
 	cairn_hex(kid, r->keys.repo, 32);

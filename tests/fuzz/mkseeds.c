@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <zstd.h>
 
+#include "engine/config_int.h"
 #include "engine/index_int.h"
 #include "engine/node_int.h"
 #include "engine/pack_int.h"
@@ -411,6 +412,29 @@ static void seeds_blob(void)
 	cairn_codec_free(z);
 }
 
+/* --- configs ------------------------------------------------------------------ */
+
+static void seeds_config(void)
+{
+	cairn_config c = {.format = 2,
+			  .id_fn = CAIRN_CHUNK_ID_BLAKE3,
+			  .chunk_min = 512u << 10,
+			  .chunk_avg = 1u << 20,
+			  .chunk_max = 8u << 20,
+			  .pack_size = 16u << 20,
+			  .zstd_level = 3,
+			  .created_s = 1790000000};
+	uint8_t out[CAIRN_CONFIG_MAX];
+	fill(c.repo_id, 32, 7);
+	put("config", "format2-blake3", out, cairn_config_encode(out, &c));
+	c.format = 1;
+	c.id_fn = CAIRN_CHUNK_ID_HMAC_SHA256;
+	c.chunk_min = 16u << 10;
+	c.chunk_avg = 64u << 10;
+	c.chunk_max = 256u << 10;
+	put("config", "format1-hmac", out, cairn_config_encode(out, &c));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -428,5 +452,6 @@ int main(int argc, char **argv)
 	seeds_keyfile();
 	seeds_snapshot();
 	seeds_blob();
+	seeds_config();
 	return 0;
 }
