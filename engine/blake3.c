@@ -330,6 +330,26 @@ static void hash_many(const uint8_t *const *in, size_t n, size_t blocks, const u
 
 /* --- the tree ---------------------------------------------------------------- */
 
+/*
+ * The CV of one chunk of len (0 .. 1024) bytes with the given counter,
+ * compressed a block at a time, the last one zero-padded; root adds ROOT to
+ * its last block (a buffer of one chunk is its own root).
+ */
+static void chunk_cv(const uint32_t key[8], const uint8_t *c, size_t len, uint64_t counter,
+		     uint32_t root, uint32_t cv[8])
+{
+	uint8_t last[BLOCK_LEN] = {0};
+	size_t blocks = len ? (len - 1) / BLOCK_LEN : 0; /* all but the last block */
+	memcpy(cv, key, 8 * sizeof(uint32_t));
+	for (size_t b = 0; b < blocks; b++)
+		compress(cv, c + b * BLOCK_LEN, BLOCK_LEN, counter,
+			 KEYED_HASH | (b == 0 ? CHUNK_START : 0));
+	if (len)
+		memcpy(last, c + blocks * BLOCK_LEN, len - blocks * BLOCK_LEN);
+	compress(cv, last, (uint32_t)(len - blocks * BLOCK_LEN), counter,
+		 KEYED_HASH | CHUNK_END | root | (blocks == 0 ? CHUNK_START : 0));
+}
+
 /* CVs kept on the stack up to this many chunks (256 KiB of input), else on the heap. */
 #define STACK_CHUNKS 256
 #define BATCH 64
@@ -342,16 +362,7 @@ void cairn_blake3_keyed(const uint8_t key[32], const void *data, size_t len, uin
 		k[i] = cairn_get_le32(key + 4 * i);
 
 	if (len <= CHUNK_LEN) { /* the root is this one chunk */
-		uint8_t last[BLOCK_LEN] = {0};
-		size_t blocks = len ? (len - 1) / BLOCK_LEN : 0; /* all but the last block */
-		memcpy(cv, k, sizeof(cv));
-		for (size_t b = 0; b < blocks; b++)
-			compress(cv, p + b * BLOCK_LEN, BLOCK_LEN, 0,
-				 KEYED_HASH | (b == 0 ? CHUNK_START : 0));
-		if (len)
-			memcpy(last, p + blocks * BLOCK_LEN, len - blocks * BLOCK_LEN);
-		compress(cv, last, (uint32_t)(len - blocks * BLOCK_LEN), 0,
-			 KEYED_HASH | CHUNK_END | ROOT | (blocks == 0 ? CHUNK_START : 0));
+		chunk_cv(k, p, len, 0, ROOT, cv);
 		store_cv(out, cv);
 		return;
 	}
@@ -367,17 +378,8 @@ void cairn_blake3_keyed(const uint8_t key[32], const void *data, size_t len, uin
 		hash_many(in, m, CHUNK_LEN / BLOCK_LEN, k, i, 1, KEYED_HASH, CHUNK_START, CHUNK_END,
 			  cvs + 32 * i);
 	}
-	if (full < n) { /* the last chunk is partial: whole blocks, then a padded one */
-		const uint8_t *c = p + full * CHUNK_LEN;
-		size_t rest = len - full * CHUNK_LEN, blocks = (rest - 1) / BLOCK_LEN;
-		uint8_t last[BLOCK_LEN] = {0};
-		memcpy(cv, k, sizeof(cv));
-		for (size_t b = 0; b < blocks; b++)
-			compress(cv, c + b * BLOCK_LEN, BLOCK_LEN, full,
-				 KEYED_HASH | (b == 0 ? CHUNK_START : 0));
-		memcpy(last, c + blocks * BLOCK_LEN, rest - blocks * BLOCK_LEN);
-		compress(cv, last, (uint32_t)(rest - blocks * BLOCK_LEN), full,
-			 KEYED_HASH | CHUNK_END | (blocks == 0 ? CHUNK_START : 0));
+	if (full < n) { /* the last chunk is partial */
+		chunk_cv(k, p + full * CHUNK_LEN, len - full * CHUNK_LEN, full, 0, cv);
 		store_cv(cvs + 32 * full, cv);
 	}
 	/* merge level by level down to the two children of the root; parent i of a

@@ -23,9 +23,9 @@
 #include "engine/engine.h"
 #include "engine/index_int.h"
 #include "engine/repo_int.h"
-#include "targets/target.h"
 
 #include "tests/support/check_main.h"
+#include "tests/support/testrepo.h"
 #include "tests/support/testutil.h"
 
 #define PASS "format-test"
@@ -104,14 +104,9 @@ START_TEST(roundtrip_and_ids)
 	ck_assert_int_eq(tu_sh("diff -r '%s/src' '%s/out%s/src'", base, base, base), 0);
 
 	/* the index holds the named function's id of the one-chunk file, not the other's */
-	cairn_target *t;
-	cairn_repo *r;
-	char addr[4200];
-	snprintf(addr, sizeof(addr), "local:%s/repo", base);
-	ck_assert_int_eq(cairn_target_open(&t, addr), 0);
-	cairn_open_opts oo = CAIRN_OPEN_OPTS_INIT;
-	oo.cache_dir = "";
-	ck_assert_int_eq(cairn_repo_open(&r, t, PASS, &oo), 0);
+	char rdir[4200];
+	snprintf(rdir, sizeof(rdir), "%s/repo", base);
+	cairn_repo *r = tu_open_local_repo(rdir, PASS);
 	char *data = tu_slurp(one);
 	uint8_t b3[32], hm[32];
 	unsigned int hl = 0;

@@ -22,9 +22,9 @@
 #include "engine/engine.h"
 #include "engine/index_int.h"
 #include "engine/repo_int.h"
-#include "targets/target.h"
 
 #include "tests/support/check_main.h"
+#include "tests/support/testrepo.h"
 #include "tests/support/testutil.h"
 
 #define PASS "storage-test"
@@ -75,14 +75,9 @@ START_TEST(compressed_formats_stored_raw)
 			       CAIRN_BIN, base, base), 0);
 	ck_assert_int_eq(tu_sh("diff -r '%s' '%s/out%s'", src, base, src), 0);
 
-	cairn_target *t;
-	cairn_repo *r;
-	char addr[4200];
-	snprintf(addr, sizeof(addr), "local:%s/repo", base);
-	ck_assert_int_eq(cairn_target_open(&t, addr), 0);
-	cairn_open_opts oo = CAIRN_OPEN_OPTS_INIT;
-	oo.cache_dir = "";
-	ck_assert_int_eq(cairn_repo_open(&r, t, PASS, &oo), 0);
+	char rdir[4200];
+	snprintf(rdir, sizeof(rdir), "%s/repo", base);
+	cairn_repo *r = tu_open_local_repo(rdir, PASS);
 	ck_assert_uint_eq(stored_len(r, gz, 40000), 40000 + CAIRN_BLOB_OVERHEAD);
 	ck_assert_uint_eq(stored_len(r, png, 100000), 100000 + CAIRN_BLOB_OVERHEAD);
 	ck_assert_uint_eq(stored_len(r, zip, 3000), 3000 + CAIRN_BLOB_OVERHEAD);
