@@ -212,12 +212,18 @@ mkdir -p "$CORPUS" "$TOOLBIN"
 
 # Fresh file systems (BENCH_FS=fresh): one sparse ext4 image per tool, on a
 # loop device with direct I/O (no second copy in the page cache), mounted at
-# $RUN/<tool>.fs. unmount_all undoes every mount of an earlier run too.
+# $RUN/<tool>.fs. unmount_all undoes every mount of an earlier run too. A
+# tool still running in one (an interrupted run) is killed first: otherwise
+# the mount stays busy, the loop device keeps the deleted image, and each
+# interrupted run leaks its ~12 GB until the tool exits.
 unmount_all() {
 	local m dev
 	for m in $(findmnt -rn -o TARGET 2>/dev/null | grep "^$RUN/" | sort -r); do
 		dev=$(findmnt -rn -o SOURCE --target "$m" 2>/dev/null || true)
-		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+		if ! umount "$m" 2>/dev/null; then
+			command -v fuser >/dev/null && fuser -km "$m" >/dev/null 2>&1 && sleep 1
+			umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+		fi
 		case "$dev" in /dev/loop*) losetup -d "$dev" 2>/dev/null || true ;; esac
 	done
 }

@@ -15,7 +15,7 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev b3sum
 libssl-dev libzstd-dev libxxhash-dev libargon2-dev libfyaml-dev
 check libsubunit-dev attr acl e2fsprogs openssl strace
 ceph-mon ceph-osd radosgw ceph-common librados-dev libs3-dev s3cmd uuid-runtime curl"
-BENCH_PKGS="restic borgbackup time"
+BENCH_PKGS="restic borgbackup time psmisc"
 # scheduler (sched/, tests/sched): SQLite store, libcurl notifiers, cairnd's HTTP server and
 # JSON, Alertmanager and promtool (package prometheus) for the tests
 SCHED_PKGS="libsqlite3-dev libcurl4-openssl-dev libmicrohttpd-dev libjansson-dev
