@@ -442,6 +442,7 @@ typedef struct rdr {
 	cairn_codec *cx;        /* compresses the content of small files itself */
 	int small;              /* the file being read is at most INLINE_MAX bytes */
 	int raw;                /* the file starts like a compressed format */
+	int judge;              /* the file is small enough to be judged by its start */
 } rdr;
 
 /*
@@ -519,7 +520,7 @@ static int64_t read_region(arch *a, rdr *rd, int fd, uint64_t off, uint64_t end,
 				end = pos; /* shrank */
 				*err = 1;
 			}
-			if (pos == 0 && end < CAIRN_PROBE_MIN)
+			if (pos == 0 && rd->judge)
 				rd->raw = compressed_format(buf + fill, (size_t)n);
 			fill += (size_t)n;
 			pos += (uint64_t)n;
@@ -571,6 +572,7 @@ static void read_file(arch *a, rdr *rd, fjob *j)
 	cairn_chunker *ck = size >= LARGE_FILE ? &rd->fine : &rd->coarse;
 	rd->small = size <= INLINE_MAX;
 	rd->raw = 0;
+	rd->judge = size < CAIRN_PROBE_MIN; /* the file's size: a sparse file's first region may be small */
 	uint64_t off = 0;
 	while (off < size && !err && !atomic_load(&a->err)) {
 		uint64_t data = off, hole = size;

@@ -367,7 +367,7 @@ void cairn_blake3_keyed(const uint8_t key[32], const void *data, size_t len, uin
 		return;
 	}
 
-	size_t full = len / CHUNK_LEN, n = (len + CHUNK_LEN - 1) / CHUNK_LEN;
+	size_t full = len / CHUNK_LEN, n = full + (len % CHUNK_LEN != 0); /* no overflow near SIZE_MAX */
 	uint8_t stack[STACK_CHUNKS * 32];
 	uint8_t *cvs = n <= STACK_CHUNKS ? stack : cairn_xmalloc(n * 32);
 	const uint8_t *in[BATCH];
