@@ -110,6 +110,20 @@ void arch_warnf(arch *a, const char *fmt, ...) __attribute__((format(printf, 2, 
 void arch_printable(char *out, size_t cap, const char *dir, const char *name);
 /* A child of d is finished; the last one finishes d (its tree is stored). */
 void arch_child_done(arch *a, pdir *d);
+/* Keep the backup's first error (rc < 0, with cairn_error_last()); the stages see a->err and stop. */
+void arch_fail(arch *a, int rc);
+/* Under a->mu: 1 if id is known (index or in flight), else 0 and id is now in flight. */
+int arch_claim_locked(arch *a, const uint8_t id[32]);
+/* Under a->mu: id is no longer in flight (its pack is stored and its blobs indexed). */
+void arch_release_locked(arch *a, const uint8_t id[32]);
+/* Seal a full pack's header and hand it to the uploaders (cx NULL: a codec of its own). */
+void arch_push_pack(arch *a, cairn_packw *pw, cairn_codec *cx);
+
+/* reader.c: the stages' threads (each takes the arch) */
+
+void *arch_reader_main(void *arg);
+void *arch_packer_main(void *arg);
+void *arch_uploader_main(void *arg);
 
 /* walker.c */
 
