@@ -336,8 +336,8 @@ static void sort_small(ientry *a, size_t n)
 }
 
 /*
- * The entries sorted by id, in a new array. Ids are HMAC outputs, uniform in
- * their leading bits: one counting pass on the top 8-16 bits puts every
+ * The entries sorted by id, in a new array. Ids are keyed hashes (BLAKE3 or
+ * HMAC-SHA256), uniform in their leading bits: one counting pass on the top 8-16 bits puts every
  * entry into a bucket of about two, which insertion sort finishes. qsort of
  * 75,000 entries (loading the index of 2 GiB of /usr) took 10 ms of every
  * command's start; this ~1 ms. A bucket that is large after all (ids that

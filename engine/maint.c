@@ -311,7 +311,7 @@ int cairn_cat(cairn_repo *r, const char *what, cairn_buf *out)
 		catf(out, "repository %s\nformat %d\nchunk id %s\nchunker min %u avg %u max %u\n"
 			  "pack size %u\nzstd level %d\n",
 		     r->idhex, r->format,
-		     r->id_fn == CAIRN_CHUNK_ID_BLAKE3 ? "blake3" : "hmac-sha256", r->chunk_min,
+		     r->keys.id_fn == CAIRN_CHUNK_ID_BLAKE3 ? "blake3" : "hmac-sha256", r->chunk_min,
 		     r->chunk_avg, r->chunk_max, r->pack_size, r->zstd_level);
 	} else if (!strncmp(what, "index/", 6)) {
 		cairn_idxseg s;

@@ -117,7 +117,7 @@ void cairn_pack_key(uint8_t out[32], const cairn_keyset *keys, const uint8_t pac
 
 /*
  * Reading a blob derives its pack's key (HKDF: two HMAC-SHA256 under keys
- * of their own, which also throws out the thread's keyed chunk-id HMAC), and
+ * of their own, which also throw out the thread's cached HMAC context), and
  * blobs are read a pack at a time, so nearly every derivation repeats a
  * recent one: an unchanged backup of 5,200 directories spent 6 % of its CPU
  * there. The codec keeps the last few, matched on the master key and pack.

@@ -22,7 +22,6 @@
 #include "chunker/chunker.h"
 #include "engine/config_int.h"
 
-
 void repo_warn(cairn_repo *r, const char *fmt, ...)
 {
 	char msg[1024];
@@ -56,14 +55,15 @@ cairn_target *cairn_repo_target(cairn_repo *r)
 
 /* --- config ------------------------------------------------------------------ */
 
-static int config_load(cairn_repo *r, const cairn_buf *b)
+/* Decode the config into r (all but the chunk id function, which *c keeps for the key set). */
+static int config_load(cairn_repo *r, const cairn_buf *b, cairn_config *c_out)
 {
 	cairn_config c;
 	int rc = cairn_config_decode(&c, b->data, b->len);
 	if (rc < 0)
 		return cairn_error_wrap(rc, "%s", r->t->name);
+	*c_out = c;
 	r->format = c.format;
-	r->id_fn = c.id_fn;
 	cairn_hex(r->idhex, c.repo_id, 32);
 	r->chunk_min = c.chunk_min;
 	r->chunk_avg = c.chunk_avg;
@@ -399,7 +399,8 @@ int cairn_repo_open(cairn_repo **out, cairn_target *t, const char *pass,
 					      "'cairn init' first)", t->name);
 		goto fail;
 	}
-	if (rc < 0 || (rc = config_load(r, &cfg)) < 0 || (rc = open_keys(r, pass)) < 0)
+	cairn_config conf = {0};
+	if (rc < 0 || (rc = config_load(r, &cfg, &conf)) < 0 || (rc = open_keys(r, pass)) < 0)
 		goto fail;
 	char kid[65];
 	cairn_hex(kid, r->keys.repo, 32);
@@ -408,7 +409,7 @@ int cairn_repo_open(cairn_repo **out, cairn_target *t, const char *pass,
 				     r->key_name);
 		goto fail;
 	}
-	r->keys.id_fn = r->id_fn;
+	r->keys.id_fn = conf.id_fn; /* key files do not hold it */
 	if (o->zstd_level >= 0)
 		r->zstd_level = o->zstd_level;
 	cairn_keyset_gear(&r->keys, r->gear);

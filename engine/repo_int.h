@@ -30,8 +30,7 @@ struct cairn_repo {
 	char idhex[65];
 	uint32_t chunk_min, chunk_avg, chunk_max, pack_size;
 	int zstd_level;
-	int format;               /* config version: 1, or 2 (which names id_fn) */
-	int id_fn;                /* CAIRN_CHUNK_ID_*, copied into keys.id_fn */
+	int format;               /* config version: 1, or 2 (which names keys.id_fn) */
 	uint64_t gear[256];
 	cairn_index *idx;
 	char *cache;              /* per-repository cache directory, or NULL */
