@@ -30,14 +30,6 @@
 
 #define PASS "format-test"
 
-static void write_bytes(const char *path, const void *p, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(p, 1, n, f), n);
-	fclose(f);
-}
-
 static size_t read_bytes(const char *path, uint8_t *p, size_t cap)
 {
 	FILE *f = fopen(path, "rb");
@@ -59,11 +51,11 @@ static void make_source(const char *base, char *one_chunk, size_t cap)
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		tu_fill_text(buf, sizes[i], i + 1);
 		snprintf(p, sizeof(p), "%s/src/f%zu", base, sizes[i]);
-		write_bytes(p, buf, sizes[i]);
+		tu_write_bytes(p, buf, sizes[i]);
 	}
 	tu_fill_text(buf, 100000, 99);
 	snprintf(one_chunk, cap, "%s/src/one", base);
-	write_bytes(one_chunk, buf, 100000);
+	tu_write_bytes(one_chunk, buf, 100000);
 	snprintf(p, sizeof(p), "%s/src/big", base);
 	tu_write_random(p, 3u << 20, 5);
 	free(buf);
@@ -154,7 +146,7 @@ START_TEST(bad_config_refused)
 		memcpy(bad, cfg, 64);
 		if (cases[i].at >= 0)
 			bad[cases[i].at] = (uint8_t)cases[i].value;
-		write_bytes(cfgpath, bad, cases[i].len);
+		tu_write_bytes(cfgpath, bad, cases[i].len);
 		ck_assert_int_eq(tu_sh("'%s' -q --no-cache -r '%s/repo' snapshots >'%s/out.txt' 2>&1",
 				       CAIRN_BIN, base, base) == 0, 0);
 		char *out = tu_slurp(strcat(strcpy(args, base), "/out.txt"));
@@ -163,7 +155,7 @@ START_TEST(bad_config_refused)
 		free(out);
 	}
 	/* nothing was lost: the config put back, everything reads again */
-	write_bytes(cfgpath, cfg, 64);
+	tu_write_bytes(cfgpath, cfg, 64);
 	ck_assert_int_eq(cairn(base, "check --read-data"), 0);
 	snprintf(args, sizeof(args), "restore latest --target '%s/out'", base);
 	ck_assert_int_eq(cairn(base, args), 0);

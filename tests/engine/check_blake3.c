@@ -143,13 +143,8 @@ START_TEST(matches_b3sum)
 		uint8_t *in = malloc(lens[i] + 1);
 		tu_fill_random(in, lens[i], 100 + i);
 		tu_fill_random(key, 32, 200 + i);
-		FILE *f = fopen(path, "wb"), *k = fopen(kpath, "wb");
-		ck_assert_ptr_nonnull(f);
-		ck_assert_ptr_nonnull(k);
-		ck_assert_uint_eq(fwrite(in, 1, lens[i], f), lens[i]);
-		ck_assert_uint_eq(fwrite(key, 1, 32, k), 32);
-		fclose(f);
-		fclose(k);
+		tu_write_bytes(path, in, lens[i]);
+		tu_write_bytes(kpath, key, 32);
 		char cmd[9000];
 		snprintf(cmd, sizeof(cmd), "b3sum --keyed --no-names '%s' < '%s'", path, kpath);
 		FILE *p = popen(cmd, "r");

@@ -117,6 +117,14 @@ void tu_write_random(const char *path, size_t size, uint64_t seed)
 	ck_assert_int_eq(fclose(f), 0);
 }
 
+void tu_write_bytes(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
 char *tu_slurp(const char *path)
 {
 	FILE *f = fopen(path, "rb");

@@ -20,6 +20,9 @@ void tu_fill_text(void *buf, size_t len, uint64_t seed);
 int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /** A shell command's stdout as a number (the test fails if there is none). */
 uint64_t tu_sh_u64(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** Write @p len bytes of @p data to @p path (replacing it); the test fails if it cannot. */
+void tu_write_bytes(const char *path, const void *data, size_t len);
+
 /** Write @p size seeded pseudo-random bytes to @p path (parents created), 1 MiB per seed step. */
 void tu_write_random(const char *path, size_t size, uint64_t seed);
 /** The whole file, NUL-terminated, malloc'd ("" if unreadable). */
