@@ -379,15 +379,32 @@ int cmd_key(cli *c, int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs("usage: cairn -r REPO key list | add | remove ID | passwd\n"
-		      "The new passphrase comes from CAIRN_NEW_PASSWORD or --new-password-file.\n",
+		      "       add and passwd: [--new-password-file FILE] [--kdf-memory KIB] "
+		      "[--kdf-time N]\n"
+		      "The new passphrase comes from CAIRN_NEW_PASSWORD or --new-password-file.\n"
+		      "A new key takes the current key's Argon2id cost unless --kdf-* say otherwise.\n",
 		      argc < 2 ? stderr : stdout);
 		return argc < 2 ? EXIT_USAGE : EXIT_OK;
 	}
 	const char *sub = argv[1], *newfile = NULL, *id = NULL;
+	cairn_kdf_cost cost = {0, 0};
+	int costed = 0;
 	for (int i = 2; i < argc; i++) {
-		if (!strcmp(argv[i], "--new-password-file") && i + 1 < argc)
+		uint64_t v;
+		if (!strcmp(argv[i], "--new-password-file") && i + 1 < argc) {
 			newfile = argv[++i];
-		else if (!id && argv[i][0] != '-')
+		} else if ((!strcmp(argv[i], "--kdf-memory") || !strcmp(argv[i], "--kdf-time")) &&
+			   i + 1 < argc) {
+			if (parse_size(argv[i + 1], &v) < 0 || v == 0 || v > UINT32_MAX)
+				return bad_usage("key", "--kdf-memory and --kdf-time take a "
+							"positive number");
+			if (!strcmp(argv[i], "--kdf-memory"))
+				cost.m_kib = (uint32_t)v;
+			else
+				cost.t = (uint32_t)v;
+			costed = 1;
+			i++;
+		} else if (!id && argv[i][0] != '-')
 			id = argv[i];
 		else
 			return bad_usage("key", "unexpected argument");
@@ -398,6 +415,10 @@ int cmd_key(cli *c, int argc, char **argv)
 		return bad_usage("key", "expected list, add, remove or passwd");
 	if (!strcmp(sub, "remove") && !id)
 		return bad_usage("key", "remove needs a key id");
+	if (id && strcmp(sub, "remove"))
+		return bad_usage("key", "unexpected argument");
+	if (costed && strcmp(sub, "add") && strcmp(sub, "passwd"))
+		return bad_usage("key", "--kdf-memory and --kdf-time go with add or passwd");
 	cairn_repo *r;
 	if ((rc = cli_open(c, &r, 1)))
 		return rc;
@@ -412,13 +433,17 @@ int cmd_key(cli *c, int argc, char **argv)
 				fmt_time(t, sizeof(t), k[i].created_ns, c->json);
 				if (c->json) {
 					printf("%s{\"id\":\"%s\",\"current\":%s,\"created\":\"%s\","
-					       "\"label\":", i ? "," : "", k[i].idhex,
-					       k[i].current ? "true" : "false", t);
+					       "\"kdf\":{\"algorithm\":\"argon2id\",\"time\":%u,"
+					       "\"memory_kib\":%u,\"lanes\":%u},\"label\":",
+					       i ? "," : "", k[i].idhex, k[i].current ? "true" : "false",
+					       t, k[i].kdf_t, k[i].kdf_m_kib, k[i].kdf_lanes);
 					json_str(stdout, k[i].label);
 					putchar('}');
 				} else {
-					printf("%c %s  %s  %s\n", k[i].current ? '*' : ' ', k[i].idhex,
-					       t, k[i].label);
+					printf("%c %s  %s  argon2id m=%u KiB t=%u p=%u  %s\n",
+					       k[i].current ? '*' : ' ', k[i].idhex, t,
+					       k[i].kdf_m_kib, k[i].kdf_t, k[i].kdf_lanes,
+					       k[i].label);
 				}
 			}
 			if (c->json)
@@ -440,11 +465,11 @@ int cmd_key(cli *c, int argc, char **argv)
 	}
 	char kid[17];
 	if (!strcmp(sub, "add")) {
-		rc = cairn_key_add(r, np, kid);
+		rc = cairn_key_add(r, np, &cost, kid);
 		if (rc == 0 && !c->quiet)
 			printf("added key %s\n", kid);
 	} else {
-		rc = cairn_key_passwd(r, np);
+		rc = cairn_key_passwd(r, np, &cost);
 		if (rc == 0 && !c->quiet)
 			printf("passphrase changed\n");
 	}

@@ -3,7 +3,7 @@
  *
  * cairn carries its own implementation because Debian's libargon2 is the
  * portable build: its block function is the reference C one, and unlocking a
- * key at the default cost (t = 3, 64 MiB, 2 lanes) took 75 ms of every
+ * key at the then default cost (t = 3, 64 MiB, 2 lanes) took 75 ms of every
  * command's wall time. This one runs the block function with AVX2 where the
  * CPU has it, keeps one thread per lane for the whole derivation (libargon2
  * starts and joins a thread per lane for each of the 4 x t slices), and is

@@ -497,7 +497,11 @@ int cairn_keyfile_create(cairn_buf *out, const cairn_keyset *keys, const char *p
 		llen = 1024;
 	if (kdf->m_kib < 8 * kdf->lanes || kdf->m_kib > CAIRN_KDF_MAX_M_KIB || !kdf->t_cost ||
 	    kdf->t_cost > CAIRN_KDF_MAX_T || !kdf->lanes || kdf->lanes > 16)
-		return cairn_error_set(-EINVAL, "key derivation parameters out of range");
+		return cairn_error_set(-EINVAL,
+				       "key derivation cost out of range: memory %u KiB (%u..%u), "
+				       "passes %u (1..%u), lanes %u (1..16)",
+				       kdf->m_kib, 8 * kdf->lanes, CAIRN_KDF_MAX_M_KIB, kdf->t_cost,
+				       CAIRN_KDF_MAX_T, kdf->lanes);
 	uint8_t hdr[KEY_FIXED];
 	memcpy(hdr, key_magic, 8);
 	hdr[8] = 1; /* key file version */

@@ -36,7 +36,7 @@ typedef struct cairn_init_opts {
 	uint32_t chunk_min, chunk_avg, chunk_max; /* 0 = defaults (512 KiB / 1 MiB / 8 MiB) */
 	uint32_t pack_size;    /* target pack size; 0 = 16 MiB */
 	int zstd_level;        /* default compression level; -1 = default (3), 0 = off */
-	uint32_t kdf_t, kdf_m_kib, kdf_lanes; /* 0 = defaults (Argon2id 3 passes, 64 MiB, 2 lanes) */
+	uint32_t kdf_t, kdf_m_kib, kdf_lanes; /* 0 = defaults (Argon2id 8 passes, 32 MiB, 2 lanes) */
 	int chunk_id;          /* chunk id function, CAIRN_CHUNK_ID_*; 0 = default (BLAKE3) */
 } cairn_init_opts;
 #define CAIRN_INIT_OPTS_INIT {1, 0, 0, 0, 0, -1, 0, 0, 0, 0}
@@ -311,14 +311,23 @@ typedef struct cairn_keyinfo {
 	char label[256];
 	int64_t created_ns;
 	int current;             /* the key this session opened with */
+	uint32_t kdf_t, kdf_m_kib, kdf_lanes; /* its Argon2id cost */
 } cairn_keyinfo;
 
 int cairn_key_list(cairn_repo *r, cairn_keyinfo **out, size_t *n);
-int cairn_key_add(cairn_repo *r, const char *newpass, char idhex_out[17]);
+
+/** Argon2id cost of a new key; a 0 field keeps the current key's value. */
+typedef struct cairn_kdf_cost {
+	uint32_t t, m_kib;
+} cairn_kdf_cost;
+
+/** Add a key under @p newpass at the current key's cost changed by @p cost (NULL: unchanged). */
+int cairn_key_add(cairn_repo *r, const char *newpass, const cairn_kdf_cost *cost,
+		  char idhex_out[17]);
 /** Remove a key; refuses to remove the current one (-EPERM). */
 int cairn_key_remove(cairn_repo *r, const char *idhex);
-/** Change the passphrase: add a new key, remove the current one. */
-int cairn_key_passwd(cairn_repo *r, const char *newpass);
+/** Change the passphrase (and optionally the cost): add a new key, remove the current one. */
+int cairn_key_passwd(cairn_repo *r, const char *newpass, const cairn_kdf_cost *cost);
 
 /* --- drill reports ---------------------------------------------------------------------- */
 

@@ -737,12 +737,16 @@ int cairn_key_list(cairn_repo *r, cairn_keyinfo **out, size_t *n)
 	if (rc < 0)
 		return rc;
 	cairn_keyinfo *k = cairn_xcalloc(l.n ? l.n : 1, sizeof(*k));
+	cairn_kdf_params kdf;
 	size_t m = 0;
 	for (size_t i = 0; i < l.n; i++) {
 		cairn_buf f = CAIRN_BUF_INIT;
 		if (cairn_target_get(r->rt, l.names[i], &f) == 0 &&
 		    cairn_keyfile_info(f.data, f.len, k[m].label, sizeof(k[m].label),
-				       &k[m].created_ns, NULL) == 0) {
+				       &k[m].created_ns, &kdf) == 0) {
+			k[m].kdf_t = kdf.t_cost;
+			k[m].kdf_m_kib = kdf.m_kib;
+			k[m].kdf_lanes = kdf.lanes;
 			snprintf(k[m].idhex, sizeof(k[m].idhex), "%s", l.names[i] + 5);
 			k[m].current = !strcmp(l.names[i], r->key_name);
 			m++;
@@ -755,17 +759,22 @@ int cairn_key_list(cairn_repo *r, cairn_keyinfo **out, size_t *n)
 	return 0;
 }
 
-int cairn_key_add(cairn_repo *r, const char *newpass, char idhex_out[17])
+int cairn_key_add(cairn_repo *r, const char *newpass, const cairn_kdf_cost *cost,
+		  char idhex_out[17])
 {
 	cairn_kdf_params kdf = CAIRN_KDF_DEFAULT;
 	char name[64], kid[17];
 	cairn_buf f = CAIRN_BUF_INIT;
 	if (!newpass || !*newpass)
 		return cairn_error_set(-EINVAL, "key add: empty passphrase refused");
-	/* new keys use the same KDF cost as the current one */
+	/* new keys take the current key's KDF cost unless told otherwise */
 	if (cairn_target_get(r->rt, r->key_name, &f) == 0)
 		cairn_keyfile_info(f.data, f.len, NULL, 0, NULL, &kdf);
 	cairn_buf_free(&f);
+	if (cost && cost->t)
+		kdf.t_cost = cost->t;
+	if (cost && cost->m_kib)
+		kdf.m_kib = cost->m_kib;
 	int rc = write_key(r->t, &r->keys, newpass, &kdf, kid, name, sizeof(name));
 	if (rc == 0 && idhex_out)
 		memcpy(idhex_out, kid, 17);
@@ -785,10 +794,10 @@ int cairn_key_remove(cairn_repo *r, const char *idhex)
 	return cairn_target_del(r->t, name);
 }
 
-int cairn_key_passwd(cairn_repo *r, const char *newpass)
+int cairn_key_passwd(cairn_repo *r, const char *newpass, const cairn_kdf_cost *cost)
 {
 	char kid[17], old[64];
-	int rc = cairn_key_add(r, newpass, kid);
+	int rc = cairn_key_add(r, newpass, cost, kid);
 	if (rc < 0)
 		return rc;
 	snprintf(old, sizeof(old), "%s", r->key_name);

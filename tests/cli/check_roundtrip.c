@@ -1042,6 +1042,71 @@ START_TEST(test_keys)
 }
 END_TEST
 
+/* The Argon2id cost `key list --json` shows for key @p id. */
+static void key_cost(const tenv *e, const char *id, unsigned t, unsigned m_kib)
+{
+	char *js, pat[64];
+	out_ok(e, &js, "--json key list");
+	snprintf(pat, sizeof(pat), "{\"id\":\"%s\"", id);
+	const char *p = strstr(js, pat);
+	ck_assert_msg(p != NULL, "no key %s in: %s", id, js);
+	ck_assert_msg(strstr(p, "\"algorithm\":\"argon2id\"") != NULL, "%s", js);
+	ck_assert_uint_eq(json_u64(p, "time"), t);
+	ck_assert_uint_eq(json_u64(p, "memory_kib"), m_kib);
+	ck_assert_uint_eq(json_u64(p, "lanes"), 2);
+	free(js);
+}
+
+START_TEST(test_key_cost)
+{
+	tenv e;
+	char ids[4][17], first[17], added[17], *out;
+	int cur;
+	/* a repository made with the defaults: Argon2id 8 passes over 32 MiB in 2 lanes */
+	pf(e.dir, "%s/%s", g_base, "keycost");
+	ck_assert_int_eq(mkdir(e.dir, 0700), 0);
+	setenv("CAIRN_PASSWORD", PASS, 1);
+	unsetenv("CAIRN_NEW_PASSWORD");
+	run_ok(&e, "-q init");
+	ck_assert_uint_eq(key_ids(&e, ids, 4, &cur), 1);
+	memcpy(first, ids[0], 17);
+	key_cost(&e, first, 8, 32768);
+	out_ok(&e, &out, "key list");
+	ck_assert_msg(strstr(out, "argon2id m=32768 KiB t=8 p=2") != NULL, "key list: %s", out);
+	free(out);
+
+	/* add: the current key's cost unless told; a told cost is the new key's only */
+	setenv("CAIRN_NEW_PASSWORD", "cheap", 1);
+	out_ok(&e, &out, "key add --kdf-memory 1024 --kdf-time 2");
+	ck_assert_msg(sscanf(out, "added key %16[0-9a-f]", added) == 1, "key add: %s", out);
+	free(out);
+	key_cost(&e, added, 2, 1024);
+	key_cost(&e, first, 8, 32768);
+	setenv("CAIRN_PASSWORD", "cheap", 1);
+	ck_assert_int_eq(cairn(&e, "-q snapshots"), 0);
+
+	/* passwd from the cheap key, raising only the passes: memory stays the key's 1024 */
+	setenv("CAIRN_NEW_PASSWORD", "dearer", 1);
+	run_ok(&e, "-q key passwd --kdf-time 4");
+	setenv("CAIRN_PASSWORD", "dearer", 1);
+	ck_assert_uint_eq(key_ids(&e, ids, 4, &cur), 2);
+	ck_assert_uint_eq(find_key(ids, 2, added), 2);
+	key_cost(&e, ids[cur], 4, 1024);
+
+	/* bad costs: refused with the range named, no key written; bad command lines: usage */
+	ck_assert_int_eq(cairn(&e, "-q key add --kdf-memory 8"), 2);
+	ck_assert_int_eq(cairn(&e, "-q key add --kdf-time 65"), 2);
+	ck_assert_int_eq(tu_sh("grep -q 'key derivation cost out of range: memory 8 KiB (16..' "
+			       "'%s/log'", e.dir), 0);
+	ck_assert_int_eq(cairn(&e, "-q key add --kdf-time 0"), 2);
+	ck_assert_int_eq(cairn(&e, "-q key add --kdf-memory lots"), 2);
+	ck_assert_int_eq(cairn(&e, "-q key list --kdf-time 2"), 2);
+	ck_assert_int_eq(cairn(&e, "-q key add stray"), 2);
+	ck_assert_uint_eq(key_ids(&e, ids, 4, &cur), 2);
+	tenv_done(&e);
+}
+END_TEST
+
 static Suite *cli_roundtrip_suite(void)
 {
 	Suite *s = suite_create("cli_roundtrip");
@@ -1049,6 +1114,7 @@ static Suite *cli_roundtrip_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
 	tcase_add_test(tc, test_fidelity);
+	tcase_add_test(tc, test_key_cost);
 	tcase_add_test(tc, test_unchanged);
 	tcase_add_test(tc, test_parallel_walk);
 	tcase_add_test(tc, test_incremental);
