@@ -14,6 +14,9 @@ static const char pack_magic[8] = {'C', 'R', 'N', 'P', 'A', 'C', 'K', '1'};
 static const char hdr_aad[] = "cairn/pack-header/v1";
 #define HDR_COUNTER UINT64_MAX
 
+/* Running checksums of a pack's bytes (below). */
+typedef struct seghash seghash;
+
 struct cairn_packw {
 	uint8_t id[32];
 	uint8_t key[32];
@@ -26,17 +29,78 @@ struct cairn_packw {
 	/* file mode: the pack goes to fd as it grows, hashed on the way */
 	int fd;
 	uint64_t off;           /* bytes in the pack so far, written or staged in bytes */
-	XXH3_state_t *whole;    /* of everything written */
-	XXH3_state_t *seg;      /* of the current segment */
-	uint64_t seg_fill;      /* bytes in the current segment */
-	cairn_buf seg_hashes;   /* 16 bytes per completed segment */
+	seghash *sums;          /* of everything written */
 };
 
-static void pw_hash(XXH3_state_t *st, uint8_t out[16])
+/* --- running checksums: the trailer's XXH3-128s of a pack fed in order ----------------- */
+
+struct seghash {
+	XXH3_state_t *whole, *seg;
+	uint32_t seg_size;
+	uint64_t fill;  /* bytes in the current segment */
+	cairn_buf segs; /* 16 bytes per completed segment */
+};
+
+static void sh_digest(XXH3_state_t *st, uint8_t out[16])
 {
 	XXH128_canonical_t c;
 	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(st));
 	memcpy(out, c.digest, 16);
+}
+
+static seghash *sh_new(uint32_t seg_size)
+{
+	seghash *h = cairn_xcalloc(1, sizeof(*h));
+	h->whole = XXH3_createState();
+	h->seg = XXH3_createState();
+	if (!h->whole || !h->seg)
+		abort();
+	XXH3_128bits_reset(h->whole);
+	XXH3_128bits_reset(h->seg);
+	h->seg_size = seg_size;
+	return h;
+}
+
+static void sh_free(seghash *h)
+{
+	if (!h)
+		return;
+	XXH3_freeState(h->whole);
+	XXH3_freeState(h->seg);
+	cairn_buf_free(&h->segs);
+	free(h);
+}
+
+/* The next @p n bytes; each segment they complete appends its checksum to h->segs. */
+static void sh_feed(seghash *h, const uint8_t *p, size_t n)
+{
+	XXH3_128bits_update(h->whole, p, n);
+	for (size_t q = 0; q < n;) {
+		size_t room = h->seg_size - h->fill;
+		size_t k = n - q < room ? n - q : room;
+		XXH3_128bits_update(h->seg, p + q, k);
+		h->fill += k;
+		q += k;
+		if (h->fill == h->seg_size) {
+			cairn_buf_reserve(&h->segs, 16);
+			sh_digest(h->seg, h->segs.data + h->segs.len);
+			h->segs.len += 16;
+			XXH3_128bits_reset(h->seg);
+			h->fill = 0;
+		}
+	}
+}
+
+/* After the last byte: close a partial last segment; @p whole receives the whole's checksum. */
+static void sh_finish(seghash *h, uint8_t whole[16])
+{
+	if (h->fill) {
+		cairn_buf_reserve(&h->segs, 16);
+		sh_digest(h->seg, h->segs.data + h->segs.len);
+		h->segs.len += 16;
+		h->fill = 0;
+	}
+	sh_digest(h->whole, whole);
 }
 
 /* The error of a failed pack write, with its message (set again at each later use). */
@@ -92,21 +156,7 @@ static int pw_commit(cairn_packw *pw, size_t n)
 	if (pw->fd < 0)
 		return 0;
 	pw->off += n;
-	XXH3_128bits_update(pw->whole, p, n);
-	for (size_t q = 0; q < n;) {
-		size_t room = CAIRN_PACK_SEGMENT - pw->seg_fill;
-		size_t k = n - q < room ? n - q : room;
-		XXH3_128bits_update(pw->seg, p + q, k);
-		pw->seg_fill += k;
-		q += k;
-		if (pw->seg_fill == CAIRN_PACK_SEGMENT) {
-			cairn_buf_reserve(&pw->seg_hashes, 16);
-			pw_hash(pw->seg, pw->seg_hashes.data + pw->seg_hashes.len);
-			pw->seg_hashes.len += 16;
-			XXH3_128bits_reset(pw->seg);
-			pw->seg_fill = 0;
-		}
-	}
+	sh_feed(pw->sums, p, n);
 	return pw->bytes.len >= FILE_BATCH ? pw_flush(pw) : 0;
 }
 
@@ -165,12 +215,7 @@ cairn_packw *cairn_packw_new_file(const cairn_keyset *keys, uint8_t type, int fd
 {
 	cairn_packw *pw = cairn_packw_new(keys, type);
 	pw->fd = fd;
-	pw->whole = XXH3_createState();
-	pw->seg = XXH3_createState();
-	if (!pw->whole || !pw->seg)
-		abort();
-	XXH3_128bits_reset(pw->whole);
-	XXH3_128bits_reset(pw->seg);
+	pw->sums = sh_new(CAIRN_PACK_SEGMENT);
 	return pw;
 }
 
@@ -190,9 +235,7 @@ void cairn_packw_free(cairn_packw *pw)
 		return;
 	cairn_wipe(pw->key, sizeof(pw->key));
 	cairn_buf_free(&pw->bytes);
-	cairn_buf_free(&pw->seg_hashes);
-	XXH3_freeState(pw->whole);
-	XXH3_freeState(pw->seg);
+	sh_free(pw->sums);
 	if (pw->fd >= 0)
 		close(pw->fd);
 	free(pw->e);
@@ -316,13 +359,9 @@ int cairn_packw_finish(cairn_packw *pw, cairn_codec *cx)
 	cairn_buf_put_le64(&t, data_len);
 	uint8_t hash[16];
 	if (pw->fd >= 0) {
-		pw_hash(pw->whole, hash);
+		sh_finish(pw->sums, hash);
 		cairn_buf_append(&t, hash, 16);
-		if (pw->seg_fill) {
-			pw_hash(pw->seg, hash);
-			cairn_buf_append(&pw->seg_hashes, hash, 16);
-		}
-		cairn_buf_append(&t, pw->seg_hashes.data, pw->seg_hashes.len);
+		cairn_buf_append(&t, pw->sums->segs.data, pw->sums->segs.len);
 	} else {
 		cairn_xxh128(pw->bytes.data, data_len, hash);
 		cairn_buf_append(&t, hash, 16);
@@ -413,6 +452,88 @@ int cairn_pack_trailer_parse(cairn_pack_trailer *out, const uint8_t *tr, size_t 
 	return 0;
 }
 
+struct cairn_pack_sum {
+	seghash *h;
+	const cairn_pack_trailer *tr;
+	uint64_t fed;
+	uint32_t compared, nbad, first_bad;
+};
+
+cairn_pack_sum *cairn_pack_sum_new(const cairn_pack_trailer *tr)
+{
+	cairn_pack_sum *s = cairn_xcalloc(1, sizeof(*s));
+	s->h = sh_new(tr->seg_size);
+	s->tr = tr;
+	return s;
+}
+
+void cairn_pack_sum_free(cairn_pack_sum *s)
+{
+	if (!s)
+		return;
+	sh_free(s->h);
+	free(s);
+}
+
+static int seg_error(const cairn_pack_sum *s)
+{
+	uint64_t off = (uint64_t)s->first_bad * s->tr->seg_size;
+	uint64_t end = off + s->tr->seg_size < s->tr->data_len ? off + s->tr->seg_size
+							       : s->tr->data_len;
+	if (s->nbad > 1)
+		return cairn_error_set(-EBADMSG,
+				       "segment %u (bytes %llu-%llu) checksum mismatch, and %u more "
+				       "of the pack's %u segments",
+				       s->first_bad, (unsigned long long)off,
+				       (unsigned long long)(end - 1), s->nbad - 1, s->tr->nseg);
+	return cairn_error_set(-EBADMSG, "segment %u (bytes %llu-%llu) checksum mismatch",
+			       s->first_bad, (unsigned long long)off, (unsigned long long)(end - 1));
+}
+
+/* Compare the segments completed since the last call; 1 if the first bad one is among them. */
+static int sum_compare(cairn_pack_sum *s)
+{
+	int first = 0;
+	for (; s->compared < s->h->segs.len / 16 && s->compared < s->tr->nseg; s->compared++) {
+		if (memcmp(s->h->segs.data + 16 * (size_t)s->compared,
+			   s->tr->segs + 16 * (size_t)s->compared, 16) == 0)
+			continue;
+		if (s->nbad++ == 0) {
+			s->first_bad = s->compared;
+			first = 1;
+		}
+	}
+	return first;
+}
+
+int cairn_pack_sum_feed(cairn_pack_sum *s, const void *p, size_t n)
+{
+	if (n > s->tr->data_len - s->fed)
+		n = (size_t)(s->tr->data_len - s->fed); /* the trailer and footer are not summed */
+	sh_feed(s->h, p, n);
+	s->fed += n;
+	return sum_compare(s) ? seg_error(s) : 0;
+}
+
+int cairn_pack_sum_final(cairn_pack_sum *s, int64_t *bad_seg)
+{
+	uint8_t whole[16];
+	*bad_seg = -1;
+	if (s->fed != s->tr->data_len)
+		return cairn_error_set(-EBADMSG, "pack: %llu of its %llu checksummed bytes read",
+				       (unsigned long long)s->fed,
+				       (unsigned long long)s->tr->data_len);
+	sh_finish(s->h, whole);
+	sum_compare(s);
+	if (s->nbad) {
+		*bad_seg = s->first_bad;
+		return seg_error(s);
+	}
+	if (memcmp(whole, s->tr->whole, 16) != 0)
+		return cairn_error_set(-EBADMSG, "whole-pack checksum mismatch");
+	return 0;
+}
+
 int cairn_pack_verify(const uint8_t *pack, size_t len, int64_t *bad_seg)
 {
 	uint32_t tl;
@@ -424,22 +545,10 @@ int cairn_pack_verify(const uint8_t *pack, size_t len, int64_t *bad_seg)
 	if ((r = cairn_pack_footer(pack + len - CAIRN_PACK_FOOTER, len, &tl)) < 0 ||
 	    (r = cairn_pack_trailer_parse(&t, pack + len - tl, tl, len)) < 0)
 		return r;
-	uint8_t h[16];
-	for (uint32_t s = 0; s < t.nseg; s++) {
-		uint64_t off = (uint64_t)s * t.seg_size;
-		uint64_t n = t.data_len - off < t.seg_size ? t.data_len - off : t.seg_size;
-		cairn_xxh128(pack + off, n, h);
-		if (memcmp(h, t.segs + 16 * s, 16) != 0) {
-			*bad_seg = s;
-			cairn_pack_trailer_free(&t);
-			return cairn_error_set(-EBADMSG,
-					       "segment %u (bytes %llu-%llu) checksum mismatch", s,
-					       (unsigned long long)off,
-					       (unsigned long long)(off + n - 1));
-		}
-	}
-	cairn_xxh128(pack, t.data_len, h);
-	r = memcmp(h, t.whole, 16) ? cairn_error_set(-EBADMSG, "whole-pack checksum mismatch") : 0;
+	cairn_pack_sum *s = cairn_pack_sum_new(&t);
+	cairn_pack_sum_feed(s, pack, t.data_len);
+	r = cairn_pack_sum_final(s, bad_seg);
+	cairn_pack_sum_free(s);
 	cairn_pack_trailer_free(&t);
 	return r;
 }

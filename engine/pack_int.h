@@ -114,6 +114,27 @@ int cairn_pack_trailer_parse(cairn_pack_trailer *out, const uint8_t *tr, size_t 
 int cairn_pack_verify(const uint8_t *pack, size_t len, int64_t *bad_seg);
 
 /**
+ * Keyless verification of a pack read in order, a piece at a time, against
+ * its trailer @p tr (which must outlive it): bytes [0, tr->data_len) are
+ * fed, and each segment is compared as soon as it is complete, so a reader
+ * holds a window of the pack rather than all of it.
+ */
+typedef struct cairn_pack_sum cairn_pack_sum;
+cairn_pack_sum *cairn_pack_sum_new(const cairn_pack_trailer *tr);
+/**
+ * The next @p n bytes (bytes past data_len are ignored). @return 0, or
+ * -EBADMSG with a message when they completed the pack's first bad segment.
+ */
+int cairn_pack_sum_feed(cairn_pack_sum *s, const void *p, size_t n);
+/**
+ * After the last byte: 0 if every segment and the whole pack match, else
+ * -EBADMSG naming the first bad segment (in @p bad_seg; -1 if only the whole
+ * differs or bytes are missing) and how many more there are.
+ */
+int cairn_pack_sum_final(cairn_pack_sum *s, int64_t *bad_seg);
+void cairn_pack_sum_free(cairn_pack_sum *s);
+
+/**
  * Decrypt and parse a pack header (bytes [hdr_off, hdr_off+hdr_len)).
  * @p entries is malloc'd. @return 0, -EBADMSG.
  */

@@ -427,6 +427,67 @@ START_TEST(test_corrupt_pack)
 }
 END_TEST
 
+/* The unsigned number after "key": in @p js (0 if absent). */
+static unsigned long long json_num(const char *js, const char *key)
+{
+	char pat[64];
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	const char *p = strstr(js, pat);
+	return p ? strtoull(p + strlen(pat), NULL, 10) : 0;
+}
+
+/*
+ * check --read-data reads a pack a window at a time: blobs larger than the
+ * window and blobs that straddle windows are all read, and damage in two
+ * segments of one pack is named once, by its first segment, before the blobs
+ * it spoiled and the file that needs them.
+ */
+START_TEST(test_check_streams_packs)
+{
+	mkfile("src/big", 20 * MIB, 31);
+	for (int i = 0; i < 40; i++) {
+		char rel[32];
+		snprintf(rel, sizeof(rel), "src/small%02d", i);
+		mkfile(rel, 5000 + (size_t)i * 997, 40 + (uint64_t)i);
+	}
+	EXPECT(run(NULL, "-r repo init " KDF " --chunk-min 1M --chunk-avg 3M --chunk-max 6M") == 0,
+	       "init: %s", err_s);
+	char id[65];
+	backup_ok(__LINE__, G, "src", id);
+	EXPECT(run(NULL, G " --json check --read-data") == 0, "check: %s", err_s);
+	unsigned long long read = json_num(out_s, "blobs_read");
+	EXPECT(run(NULL, G " --json stats") == 0, "stats: %s", err_s);
+	EXPECT(read > 40 && read == json_num(out_s, "blobs"), "blobs read %llu of %llu", read,
+	       json_num(out_s, "blobs"));
+	tu_expect_done();
+
+	tu_sh("cd '%s' && find repo/data -type f | xargs ls -S | head -n 1 >victim", W);
+	char *victim = tu_slurp(at("victim"));
+	victim[strcspn(victim, "\n")] = 0;
+	ck_assert_msg(file_size(victim) > 12 * MIB, "largest pack %s: %lld bytes", victim,
+		      (long long)file_size(victim));
+	const char *pack = victim + strlen("repo/");
+	flip_byte(victim, 2 * MIB + 5);
+	flip_byte(victim, 9 * MIB + 77);
+	int code = run(NULL, G " check --read-data");
+	EXPECT(code == 1, "check --read-data: exit %d:\n%s", code, err_s);
+	const char *seg = strstr(err_s, "segment 2 (bytes 2097152-3145727) checksum mismatch");
+	const char *blob = strstr(err_s, ": blob ");
+	EXPECT(seg && strstr(err_s, pack), "no segment 2 for %s:\n%s", pack, err_s);
+	EXPECT(seg && !strstr(strchr(seg, '\n'), "checksum mismatch"), "mismatch told twice:\n%s",
+	       err_s);
+	EXPECT(blob && seg && seg < blob, "blob before segment:\n%s", err_s);
+	EXPECT(strstr(err_s, "/src/big"), "the damaged file is not named:\n%s", err_s);
+	/* the other blobs were still read: the small files restore */
+	code = run(NULL, G " restore %s --target rt --include '%s/src/small07'", id, W);
+	EXPECT(code == 0, "restore of an intact file: exit %d:\n%s", code, err_s);
+	EXPECT(tu_sh("cmp -s '%s/src/small07' '%s/rt%s/src/small07'", W, W, W) == 0,
+	       "small07 differs");
+	tu_expect_done();
+	free(victim);
+}
+END_TEST
+
 START_TEST(test_truncated_index)
 {
 	char id[65], id2[65];
@@ -791,6 +852,7 @@ static Suite *cli_errors_suite(void)
 	tcase_add_test(tc, test_missing_repository);
 	tcase_add_test(tc, test_init_twice);
 	tcase_add_test(tc, test_corrupt_pack);
+	tcase_add_test(tc, test_check_streams_packs);
 	tcase_add_test(tc, test_truncated_index);
 	tcase_add_test(tc, test_truncated_index_damaged_pack);
 	tcase_add_test(tc, test_deleted_snapshot);

@@ -451,6 +451,100 @@ START_TEST(verify_locates_damage)
 }
 END_TEST
 
+/* Feed @p len bytes of @p p to @p s in pieces of random sizes (1 byte .. 3 segments). */
+static int feed_pieces(cairn_pack_sum *s, const uint8_t *p, size_t len, uint64_t seed, int *fails)
+{
+	int rc = 0;
+	*fails = 0;
+	for (size_t q = 0; q < len;) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		size_t k = (size_t)(seed >> 33) % (3 * CAIRN_PACK_SEGMENT) + 1;
+		if (seed & (1ull << 20))
+			k %= 4097; /* small pieces too, across segment boundaries */
+		k = k ? k : 1;
+		if (k > len - q)
+			k = len - q;
+		int r = cairn_pack_sum_feed(s, p + q, k);
+		if (r < 0) {
+			rc = r;
+			(*fails)++;
+		}
+		q += k;
+	}
+	return rc;
+}
+
+/* The streamed verification agrees with the whole-pack one, piece sizes aside. */
+START_TEST(sum_streamed)
+{
+	blob b[NBLOBS];
+	make_blobs(b);
+	cairn_codec *cx = cairn_codec_new(3);
+	uint64_t hdr_off;
+	cairn_packw *pw = build(cx, b, NBLOBS, &hdr_off);
+	const cairn_buf *pb = cairn_packw_bytes(pw);
+	uint8_t *p = malloc(pb->len);
+	memcpy(p, pb->data, pb->len);
+	cairn_pack_trailer t;
+	parse(pb, &t);
+	int64_t bad;
+	int fails;
+
+	/* intact, in 20 ways of cutting it, the trailer's bytes fed too (ignored) */
+	for (uint64_t seed = 1; seed <= 20; seed++) {
+		cairn_pack_sum *s = cairn_pack_sum_new(&t);
+		ck_assert_int_eq(feed_pieces(s, p, pb->len, seed, &fails), 0);
+		ck_assert_int_eq(cairn_pack_sum_final(s, &bad), 0);
+		ck_assert_int_eq(bad, -1);
+		cairn_pack_sum_free(s);
+	}
+
+	/* two damaged segments: the feed that completes the first says so, once; final names
+	 * the first and counts the other */
+	ck_assert_uint_ge(t.nseg, 6);
+	p[2 * (size_t)t.seg_size + 5] ^= 4;
+	p[5 * (size_t)t.seg_size] ^= 4;
+	for (uint64_t seed = 1; seed <= 5; seed++) {
+		cairn_pack_sum *s = cairn_pack_sum_new(&t);
+		ck_assert_int_eq(feed_pieces(s, p, t.data_len, seed, &fails), -EBADMSG);
+		ck_assert_int_eq(fails, 1);
+		ck_assert_int_eq(cairn_pack_sum_final(s, &bad), -EBADMSG);
+		ck_assert_int_eq(bad, 2);
+		ck_assert_msg(strstr(cairn_error_last(), "segment 2 (bytes 2097152-3145727) checksum "
+							 "mismatch, and 1 more") != NULL,
+			      "%s", cairn_error_last());
+		cairn_pack_sum_free(s);
+	}
+	ck_assert_int_eq(cairn_pack_verify(p, pb->len, &bad), -EBADMSG);
+	ck_assert_int_eq(bad, 2);
+	p[2 * (size_t)t.seg_size + 5] ^= 4;
+	p[5 * (size_t)t.seg_size] ^= 4;
+
+	/* bytes missing: not a pass */
+	cairn_pack_sum *s = cairn_pack_sum_new(&t);
+	ck_assert_int_eq(cairn_pack_sum_feed(s, p, t.data_len - 1), 0);
+	ck_assert_int_eq(cairn_pack_sum_final(s, &bad), -EBADMSG);
+	ck_assert_int_eq(bad, -1);
+	ck_assert_ptr_nonnull(strstr(cairn_error_last(), "checksummed bytes read"));
+	cairn_pack_sum_free(s);
+
+	/* only the whole-pack checksum differs */
+	t.whole[3] ^= 1;
+	s = cairn_pack_sum_new(&t);
+	ck_assert_int_eq(cairn_pack_sum_feed(s, p, t.data_len), 0);
+	ck_assert_int_eq(cairn_pack_sum_final(s, &bad), -EBADMSG);
+	ck_assert_int_eq(bad, -1);
+	ck_assert_str_eq(cairn_error_last(), "whole-pack checksum mismatch");
+	cairn_pack_sum_free(s);
+
+	free(p);
+	cairn_pack_trailer_free(&t);
+	cairn_packw_free(pw);
+	cairn_codec_free(cx);
+	free_blobs(b);
+}
+END_TEST
+
 /* Header length of a finished pack of @p n small blobs. */
 static uint32_t header_len(cairn_codec *cx, size_t n)
 {
@@ -584,6 +678,7 @@ static Suite *engine_pack_suite(void)
 	tcase_add_test(tc, trailer_write_fails);
 	tcase_add_test(tc, wrong_key);
 	tcase_add_test(tc, verify_locates_damage);
+	tcase_add_test(tc, sum_streamed);
 	tcase_add_test(tc, header_padding);
 	tcase_add_test(tc, pack_names);
 	tcase_add_test(tc, pack_key_cache);
