@@ -34,7 +34,7 @@
  *     removed between enumeration and stat are skipped.
  *   - librados is not linked in: the first open loads librados.so.2 (or the
  *     file in $CAIRN_RADOS_LIB) once per process, and every call goes through
- *     the table `lib` of typed pointers (dl_int.h), so runs that never open a
+ *     the table `lib` of typed pointers (common/dl.h), so runs that never open a
  *     rados target do not pay for libceph-common. If it cannot be loaded,
  *     every open fails with -EOPNOTSUPP: "cannot load librados.so.2: <why>;
  *     install librados2".
@@ -58,7 +58,7 @@
 #include <semaphore.h>
 #include <stddef.h>
 
-#include "targets/dl_int.h"
+#include "common/dl.h"
 
 #define MIB ((size_t)1 << 20)
 /* Largest object put() accepts (the OSDs' default write limit is 90 MiB). */
@@ -74,7 +74,7 @@
 #define DEFAULT_INFLIGHT 8
 #define DEFAULT_CLIENT "client.admin"
 
-/* librados, loaded on first use (dl_int.h) ------------------------------ */
+/* librados, loaded on first use (common/dl.h) ------------------------------ */
 
 /* The soname (CAIRN_RADOS_LIB overrides it) and the package that holds it. */
 #define RADOS_SONAME "librados.so.2"

@@ -53,7 +53,7 @@
  *     ranged GET that ends early because the object does, fails -ERANGE.
  *   - libs3 is not linked in: the first open loads libs3.so.2 (or the file
  *     in $CAIRN_S3_LIB) once per process, and every call goes through the
- *     table `lib` of typed pointers (dl_int.h), so runs that never open an
+ *     table `lib` of typed pointers (common/dl.h), so runs that never open an
  *     s3 target do not pay for libs3, libcurl-gnutls and libxml2. If it
  *     cannot be loaded, every open fails with -EOPNOTSUPP: "cannot load
  *     libs3.so.2: <why>; install libs3-2".
@@ -79,7 +79,7 @@
 #include <libs3.h>
 #pragma GCC diagnostic pop
 
-#include "targets/dl_int.h"
+#include "common/dl.h"
 
 #define DEFAULT_TIMEOUT_S 30
 #define DEFAULT_RETRIES 4
@@ -113,7 +113,7 @@ static struct s3_target *st_of(cairn_target *t)
 	return (struct s3_target *)t;
 }
 
-/* libs3, loaded on first use (dl_int.h) --------------------------------- */
+/* libs3, loaded on first use (common/dl.h) --------------------------------- */
 
 /* The soname (CAIRN_S3_LIB overrides it) and the package that holds it. */
 #define S3_SONAME "libs3.so.2"

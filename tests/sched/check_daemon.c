@@ -236,6 +236,14 @@ START_TEST(daemon_http)
 			       "'host01/backup.*manual.*ok'", CAIRN_BIN, e.cfg), 0);
 	ck_assert_int_eq(tu_sh("%s --config '%s' jobs | grep -q '^host01/drill'", CAIRN_BIN, e.cfg),
 			 0);
+	/* cairn loads libcurl only for these commands: without it they fail with one line
+	 * naming the library and the package, and nothing else needs it */
+	ck_assert_int_eq(tu_sh("CAIRN_CURL_LIB=/nonexistent/libcurl.so.4 %s --config '%s' status "
+			       "2> '%s/nocurl'; test $? = 1 && test $(wc -l < '%s/nocurl') = 1 && "
+			       "grep -q 'status: cannot load /nonexistent/libcurl.so.4 "
+			       "(\\$CAIRN_CURL_LIB): .*libcurl4' '%s/nocurl'",
+			       CAIRN_BIN, e.cfg, e.dir, e.dir, e.dir), 0);
+	ck_assert_int_eq(tu_sh("readelf -d %s | grep NEEDED | grep -q libcurl", CAIRN_BIN), 1);
 	/* SIGTERM: a clean exit */
 	int st = daemon_stop(&e, SIGTERM);
 	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);

@@ -1,7 +1,7 @@
 /*
- * dl.c - loading a backend's client library at run time: see dl_int.h.
+ * dl.c - loading a client library at run time: see dl.h.
  */
-#include "targets/dl_int.h"
+#include "common/dl.h"
 
 #include <dlfcn.h>
 #include <errno.h>
