@@ -327,16 +327,34 @@ int cairn_gcm_encrypt(const uint8_t key[CAIRN_KEY_LEN], const uint8_t nonce[CAIR
 }
 
 /* Decrypt ct (len bytes, then tag) into out; 0 or -EBADMSG if not authentic. */
+/* GCM decryption in steps: begin (key, nonce, AAD), more ciphertext, end (the tag). */
+static int gcm_begin(EVP_CIPHER_CTX *c, const uint8_t *key, const uint8_t *nonce, const void *aad,
+		     size_t aad_len)
+{
+	int n = 0;
+	return EVP_DecryptInit_ex(c, NULL, NULL, key, nonce) == 1 &&
+	       (!aad_len || EVP_DecryptUpdate(c, NULL, &n, aad, (int)aad_len) == 1);
+}
+
+static int gcm_more(EVP_CIPHER_CTX *c, const uint8_t *ct, size_t len, uint8_t *out)
+{
+	int n = 0;
+	return !len || EVP_DecryptUpdate(c, out, &n, ct, (int)len) == 1;
+}
+
+static int gcm_end(EVP_CIPHER_CTX *c, const uint8_t *tag)
+{
+	uint8_t none[16];
+	int n = 0;
+	return EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, CAIRN_TAG_LEN, (void *)tag) == 1 &&
+	       EVP_DecryptFinal_ex(c, none, &n) == 1;
+}
+
 static int gcm_open(EVP_CIPHER_CTX *c, const uint8_t *key, const uint8_t *nonce, const void *aad,
 		    size_t aad_len, const uint8_t *ct, size_t len, uint8_t *out)
 {
-	int n = 0, ok;
-	ok = EVP_DecryptInit_ex(c, NULL, NULL, key, nonce) == 1;
-	ok = ok && (!aad_len || EVP_DecryptUpdate(c, NULL, &n, aad, (int)aad_len) == 1);
-	ok = ok && (!len || EVP_DecryptUpdate(c, out, &n, ct, (int)len) == 1);
-	ok = ok && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, CAIRN_TAG_LEN,
-				       (void *)(ct + len)) == 1;
-	ok = ok && EVP_DecryptFinal_ex(c, out + len, &n) == 1;
+	int ok = gcm_begin(c, key, nonce, aad, aad_len) && gcm_more(c, ct, len, out) &&
+		 gcm_end(c, ct + len);
 	return ok ? 0 : -EBADMSG;
 }
 
@@ -413,28 +431,42 @@ int cairn_blob_decode(cairn_codec *cx, const uint8_t key[CAIRN_KEY_LEN], const v
 	out->len = 0;
 	if (len < CAIRN_BLOB_OVERHEAD || len > INT32_MAX)
 		return cairn_error_set(-EBADMSG, "blob of %zu bytes is malformed", len);
-	size_t ctlen = len - CAIRN_NONCE_LEN - CAIRN_TAG_LEN; /* codec byte + body */
-	cairn_buf_reserve(&cx->scratch, ctlen);
-	if (gcm_open(cx->dec, key, p, aad, aad_len, p + CAIRN_NONCE_LEN, ctlen,
-		     cx->scratch.data) < 0)
+	const uint8_t *ct = p + CAIRN_NONCE_LEN; /* codec byte, body, tag */
+	size_t blen = len - CAIRN_BLOB_OVERHEAD;
+	/*
+	 * The codec byte first: a raw body is decrypted straight into @p out (no
+	 * second buffer, no copy), a compressed one into the scratch buffer.
+	 * Nothing is believed before the tag is checked: a raw body over @p max
+	 * goes to the scratch buffer and is refused only once authenticated.
+	 */
+	uint8_t codec = 0;
+	int ok = gcm_begin(cx->dec, key, p, aad, aad_len) && gcm_more(cx->dec, ct, 1, &codec);
+	uint8_t *body;
+	if (codec == CAIRN_CODEC_RAW && blen <= max) {
+		cairn_buf_reserve(out, blen);
+		body = out->data;
+	} else {
+		cairn_buf_reserve(&cx->scratch, blen);
+		body = cx->scratch.data;
+	}
+	ok = ok && gcm_more(cx->dec, ct + 1, blen, body) && gcm_end(cx->dec, ct + 1 + blen);
+	if (!ok)
 		return cairn_error_set(-EBADMSG, "blob failed authentication (corrupt or wrong key)");
-	const uint8_t *pt = cx->scratch.data;
-	size_t blen = ctlen - 1;
-	if (pt[0] == CAIRN_CODEC_RAW) {
+	if (codec == CAIRN_CODEC_RAW) {
 		if (blen > max)
 			return cairn_error_set(-ERANGE, "blob of %zu bytes exceeds limit %zu", blen, max);
-		cairn_buf_append(out, pt + 1, blen);
+		out->len = blen;
 		return 0;
 	}
-	if (pt[0] != CAIRN_CODEC_ZSTD)
-		return cairn_error_set(-EBADMSG, "blob has unknown codec %u", pt[0]);
-	unsigned long long sz = ZSTD_getFrameContentSize(pt + 1, blen);
+	if (codec != CAIRN_CODEC_ZSTD)
+		return cairn_error_set(-EBADMSG, "blob has unknown codec %u", codec);
+	unsigned long long sz = ZSTD_getFrameContentSize(body, blen);
 	if (sz == ZSTD_CONTENTSIZE_ERROR || sz == ZSTD_CONTENTSIZE_UNKNOWN)
 		return cairn_error_set(-EBADMSG, "blob holds a malformed zstd frame");
 	if (sz > max)
 		return cairn_error_set(-ERANGE, "blob of %llu bytes exceeds limit %zu", sz, max);
 	cairn_buf_reserve(out, (size_t)sz);
-	size_t d = ZSTD_decompressDCtx(cx->zd, out->data, (size_t)sz, pt + 1, blen);
+	size_t d = ZSTD_decompressDCtx(cx->zd, out->data, (size_t)sz, body, blen);
 	if (ZSTD_isError(d) || d != sz)
 		return cairn_error_set(-EBADMSG, "blob does not decompress: %s",
 				       ZSTD_isError(d) ? ZSTD_getErrorName(d) : "short");

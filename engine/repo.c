@@ -345,6 +345,8 @@ int repo_index_load(cairn_repo *r)
 		rc = repo_load_object(r, cx, l.names[i], CAIRN_OBJ_INDEX, 1u << 30, 1, &pt);
 		if (rc == 0)
 			rc = cairn_idxseg_decode(&seg, pt.data, pt.len);
+		/* not kept for the next segment: the index grows while this one is added */
+		cairn_buf_free(&pt);
 		if (rc < 0) {
 			if (rc == -ENOENT) /* deleted by a concurrent prune */
 				continue;

@@ -121,6 +121,24 @@ static void roundtrip(cairn_codec *cx, const uint8_t *data, size_t len, int expe
 	if (len > 1)
 		ck_assert_int_eq(cairn_blob_decode(cx, key, "d", 1, enc, (size_t)n, len - 1, &out),
 				 -ERANGE);
+	/* a damaged codec byte, body or tag: refused as unauthenticated, before any limit and
+	 * whichever buffer the body was decrypted into; nothing is handed out */
+	const size_t at[] = {CAIRN_NONCE_LEN, CAIRN_NONCE_LEN + 1 + (size_t)(n - 29) / 2,
+			     (size_t)n - 1};
+	for (size_t k = 0; k < 3; k++) {
+		if (at[k] >= (size_t)n)
+			continue;
+		enc[at[k]] ^= 0x01;
+		for (size_t lim = 0; lim < 2; lim++) {
+			ck_assert_int_eq(cairn_blob_decode(cx, key, "d", 1, enc, (size_t)n,
+							   lim ? len : (len ? len - 1 : 0), &out),
+					 -EBADMSG);
+			ck_assert_uint_eq(out.len, 0);
+		}
+		enc[at[k]] ^= 0x01;
+	}
+	ck_assert_int_eq(cairn_blob_decode(cx, key, "d", 1, enc, (size_t)n, len, &out), 0);
+	ck_assert(len == 0 || memcmp(out.data, data, len) == 0);
 	cairn_buf_free(&out);
 	free(enc);
 }
