@@ -650,7 +650,7 @@ REPORT=$BENCH_DIR/results.md
 	echo "- file system: $FS_DESC"
 	for t in $TOOLS; do
 		case "$t" in
-		cairn) echo "- cairn: \`init\`, \`backup\` with its defaults (zstd 3, FastCDC 512K/1M/8M)" ;;
+		cairn) echo "- cairn: \`init\`, \`backup\` with its defaults (BLAKE3 chunk ids, zstd 3, FastCDC 512K/1M/8M, Argon2id 32 MiB x 8 passes)" ;;
 		restic) echo "- restic: repository format 2, \`backup --compression $RESTIC_COMPRESSION\`" ;;
 		borg) echo "- borg: \`init -e repokey\`, \`create --compression $BORG_COMPRESSION\`" ;;
 		esac
