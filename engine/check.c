@@ -140,6 +140,9 @@ static void check_tree(ck *c, const uint8_t id[32], const char *path, const char
  * all as fast). On a remote target each window is one ranged GET.
  */
 #define READ_WINDOW (2u << 20)
+/* The first read of a pack: its end, which holds the trailer and, but for packs of
+ * thousands of blobs, the header (4 KiB for a pack of ~20 chunks of 1 MiB). */
+#define READ_TAIL (64u << 10)
 
 /* Per reader: the window of pack bytes, the pack's header, a blob's plaintext. */
 typedef struct rd_bufs {
@@ -194,22 +197,26 @@ static void read_pack(ck *c, cairn_codec *cx, rd_bufs *b, const char *name, cons
 	int64_t bad;
 	int told = 0; /* a checksum mismatch was reported */
 
-	/* footer and trailer: the pack's last bytes */
-	cairn_buf_reserve(&b->tail, CAIRN_PACK_FOOTER);
+	/* footer, trailer and (usually) header: the pack's last READ_TAIL bytes, one read */
 	if (size < CAIRN_PACK_FOOTER) {
 		err(c, "%s on %s: pack of %llu bytes is truncated", name, on,
 		    (unsigned long long)size);
 		goto bad_pack;
 	}
-	if (cairn_target_get_range(t, name, size - CAIRN_PACK_FOOTER, CAIRN_PACK_FOOTER,
-				   b->tail.data) < 0)
+	size_t tailn = size < READ_TAIL ? (size_t)size : READ_TAIL;
+	b->tail.len = 0;
+	cairn_buf_reserve(&b->tail, tailn);
+	if (cairn_target_get_range(t, name, size - tailn, tailn, b->tail.data) < 0)
 		goto unreadable;
-	if (cairn_pack_footer(b->tail.data, size, &tl) < 0)
+	if (cairn_pack_footer(b->tail.data + tailn - CAIRN_PACK_FOOTER, size, &tl) < 0)
 		goto damaged;
-	cairn_buf_reserve(&b->tail, tl);
-	if (cairn_target_get_range(t, name, size - tl, tl, b->tail.data) < 0)
-		goto unreadable;
-	if (cairn_pack_trailer_parse(&tr, b->tail.data, tl, size) < 0)
+	if (tl > tailn) { /* a trailer of more than ~4,000 segments */
+		tailn = tl;
+		cairn_buf_reserve(&b->tail, tailn);
+		if (cairn_target_get_range(t, name, size - tailn, tailn, b->tail.data) < 0)
+			goto unreadable;
+	}
+	if (cairn_pack_trailer_parse(&tr, b->tail.data + tailn - tl, tl, size) < 0)
 		goto damaged;
 	pthread_mutex_lock(&c->mu);
 	c->res->packs_read++;
@@ -219,7 +226,9 @@ static void read_pack(ck *c, cairn_codec *cx, rd_bufs *b, const char *name, cons
 	/* the header; without it the bytes are still checked against the trailer */
 	b->hdr.len = 0;
 	cairn_buf_reserve(&b->hdr, tr.hdr_len);
-	if (cairn_target_get_range(t, name, tr.hdr_off, tr.hdr_len, b->hdr.data) < 0)
+	if (tr.hdr_off >= size - tailn)
+		memcpy(b->hdr.data, b->tail.data + (tr.hdr_off - (size - tailn)), tr.hdr_len);
+	else if (cairn_target_get_range(t, name, tr.hdr_off, tr.hdr_len, b->hdr.data) < 0)
 		goto unreadable;
 	b->hdr.len = tr.hdr_len;
 	int located = cairn_pack_header_decode(cx, &c->r->keys, id, b->hdr.data, b->hdr.len,
