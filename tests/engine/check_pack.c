@@ -380,19 +380,45 @@ START_TEST(wrong_key)
 }
 END_TEST
 
+/* The main test pack, finished, with a private copy of its bytes to damage. */
+typedef struct built {
+	blob b[NBLOBS];
+	cairn_codec *cx;
+	cairn_packw *pw;
+	uint8_t *p; /* copy of the pack's len bytes */
+	size_t len;
+	cairn_pack_trailer t;
+} built;
+
+static void built_make(built *m)
+{
+	uint64_t hdr_off;
+	make_blobs(m->b);
+	m->cx = cairn_codec_new(3);
+	m->pw = build(m->cx, m->b, NBLOBS, &hdr_off);
+	const cairn_buf *pb = cairn_packw_bytes(m->pw);
+	m->len = pb->len;
+	m->p = malloc(m->len);
+	memcpy(m->p, pb->data, m->len);
+	parse(pb, &m->t);
+}
+
+static void built_free(built *m)
+{
+	free(m->p);
+	cairn_pack_trailer_free(&m->t);
+	cairn_packw_free(m->pw);
+	cairn_codec_free(m->cx);
+	free_blobs(m->b);
+}
+
 START_TEST(verify_locates_damage)
 {
-	blob b[NBLOBS];
-	make_blobs(b);
-	cairn_codec *cx = cairn_codec_new(3);
-	uint64_t hdr_off;
-	cairn_packw *pw = build(cx, b, NBLOBS, &hdr_off);
-	const cairn_buf *pb = cairn_packw_bytes(pw);
-	uint8_t *p = malloc(pb->len);
-	size_t len = pb->len;
-	memcpy(p, pb->data, len);
-	cairn_pack_trailer t;
-	parse(pb, &t);
+	built m;
+	built_make(&m);
+	uint8_t *p = m.p;
+	size_t len = m.len;
+	cairn_pack_trailer t = m.t;
 	int64_t bad;
 
 	/* one flipped byte in each segment: the first, middle and last byte of it */
@@ -442,12 +468,7 @@ START_TEST(verify_locates_damage)
 			 -EBADMSG);
 	ck_assert_ptr_null(t2.segs);
 	ck_assert_int_eq(cairn_pack_verify(p, len, &bad), 0);
-
-	free(p);
-	cairn_pack_trailer_free(&t);
-	cairn_packw_free(pw);
-	cairn_codec_free(cx);
-	free_blobs(b);
+	built_free(&m);
 }
 END_TEST
 
@@ -477,23 +498,17 @@ static int feed_pieces(cairn_pack_sum *s, const uint8_t *p, size_t len, uint64_t
 /* The streamed verification agrees with the whole-pack one, piece sizes aside. */
 START_TEST(sum_streamed)
 {
-	blob b[NBLOBS];
-	make_blobs(b);
-	cairn_codec *cx = cairn_codec_new(3);
-	uint64_t hdr_off;
-	cairn_packw *pw = build(cx, b, NBLOBS, &hdr_off);
-	const cairn_buf *pb = cairn_packw_bytes(pw);
-	uint8_t *p = malloc(pb->len);
-	memcpy(p, pb->data, pb->len);
-	cairn_pack_trailer t;
-	parse(pb, &t);
+	built m;
+	built_make(&m);
+	uint8_t *p = m.p;
+	cairn_pack_trailer t = m.t;
 	int64_t bad;
 	int fails;
 
 	/* intact, in 20 ways of cutting it, the trailer's bytes fed too (ignored) */
 	for (uint64_t seed = 1; seed <= 20; seed++) {
 		cairn_pack_sum *s = cairn_pack_sum_new(&t);
-		ck_assert_int_eq(feed_pieces(s, p, pb->len, seed, &fails), 0);
+		ck_assert_int_eq(feed_pieces(s, p, m.len, seed, &fails), 0);
 		ck_assert_int_eq(cairn_pack_sum_final(s, &bad), 0);
 		ck_assert_int_eq(bad, -1);
 		cairn_pack_sum_free(s);
@@ -515,7 +530,7 @@ START_TEST(sum_streamed)
 			      "%s", cairn_error_last());
 		cairn_pack_sum_free(s);
 	}
-	ck_assert_int_eq(cairn_pack_verify(p, pb->len, &bad), -EBADMSG);
+	ck_assert_int_eq(cairn_pack_verify(p, m.len, &bad), -EBADMSG);
 	ck_assert_int_eq(bad, 2);
 	p[2 * (size_t)t.seg_size + 5] ^= 4;
 	p[5 * (size_t)t.seg_size] ^= 4;
@@ -536,12 +551,7 @@ START_TEST(sum_streamed)
 	ck_assert_int_eq(bad, -1);
 	ck_assert_str_eq(cairn_error_last(), "whole-pack checksum mismatch");
 	cairn_pack_sum_free(s);
-
-	free(p);
-	cairn_pack_trailer_free(&t);
-	cairn_packw_free(pw);
-	cairn_codec_free(cx);
-	free_blobs(b);
+	built_free(&m);
 }
 END_TEST
 
