@@ -7,7 +7,8 @@
  * mostly stop at the footer or the trailer checksum), and as a copy whose
  * footer magic and version, trailer checksum, segment checksums and
  * whole-pack checksum are recomputed, so the consistency checks of the
- * trailer fields and the segment walk of verify get fuzzed too. Whatever
+ * trailer fields and the segment walk of verify get fuzzed too, and the
+ * same walk streamed through cairn_pack_sum in pieces. Whatever
  * parses must describe the pack it came from: a header inside the data, the
  * data and the trailer adding up to the pack, as many segments as cover the
  * data; whatever verifies must match recomputed checksums.
@@ -62,6 +63,22 @@ static void check(const uint8_t *p, size_t len)
 	int whole_ok = memcmp(h, t.whole, 16) == 0;
 	FUZZ_ASSERT(bad == first_bad);
 	FUZZ_ASSERT((vr == 0) == (first_bad < 0 && whole_ok));
+
+	/* streamed in pieces of a size the input picks (the trailer fed too, and ignored):
+	 * the same verdict and the same first bad segment */
+	cairn_pack_sum *sm = cairn_pack_sum_new(&t);
+	size_t step = 1 + (size_t)p[0] * 97 + (size_t)p[len - 1];
+	int told = 0;
+	for (size_t q = 0; q < len; q += step)
+		told += cairn_pack_sum_feed(sm, p + q, step < len - q ? step : len - q) < 0;
+	int64_t sbad = -2;
+	int sr = cairn_pack_sum_final(sm, &sbad);
+	FUZZ_ASSERT(sr == vr && sbad == bad);
+	/* a bad segment is told once, by the feed that completes it; a partial last one only
+	 * completes in final */
+	int full = first_bad >= 0 && (uint64_t)(first_bad + 1) * t.seg_size <= t.data_len;
+	FUZZ_ASSERT(told == full);
+	cairn_pack_sum_free(sm);
 	cairn_pack_trailer_free(&t);
 }
 
