@@ -133,16 +133,12 @@ static void check_tree(ck *c, const uint8_t id[32], const char *path, const char
 }
 
 /*
- * A pack is read in windows of about this much, each ending on a segment
- * boundary, so a reader holds a window (and a blob that runs past it), not
- * the pack: two readers of whole 16 MiB packs were most of check's memory
- * (peak 66 MiB for /usr; 44-45 MiB with windows of 1 or 2 MiB, 50 with 4,
- * all as fast). On a remote target each window is one ranged GET.
+ * A pack is read in windows (CAIRN_PACK_WINDOW, 2 MiB, each ending on a
+ * segment boundary), so a reader holds a window (and a blob that runs past
+ * it), not the pack: two readers of whole 16 MiB packs were most of check's
+ * memory (peak 66 MiB for /usr; 44-45 MiB with windows of 1 or 2 MiB, 50
+ * with 4, all as fast). On a remote target each window is one ranged GET.
  */
-#define READ_WINDOW (2u << 20)
-/* The first read of a pack: its end, which holds the trailer and, but for packs of
- * thousands of blobs, the header (4 KiB for a pack of ~20 chunks of 1 MiB). */
-#define READ_TAIL (64u << 10)
 
 /* Per reader: the window of pack bytes, the pack's header, a blob's plaintext. */
 typedef struct rd_bufs {
@@ -193,31 +189,16 @@ static void read_pack(ck *c, cairn_codec *cx, rd_bufs *b, const char *name, cons
 	cairn_pack_sum *sum = NULL;
 	size_t n = 0, k = 0;
 	uint64_t nblobs = 0, off = 0, base = 0;
-	uint32_t tl;
 	int64_t bad;
 	int told = 0; /* a checksum mismatch was reported */
 
-	/* footer, trailer and (usually) header: the pack's last READ_TAIL bytes, one read */
-	if (size < CAIRN_PACK_FOOTER) {
-		err(c, "%s on %s: pack of %llu bytes is truncated", name, on,
-		    (unsigned long long)size);
-		goto bad_pack;
-	}
-	size_t tailn = size < READ_TAIL ? (size_t)size : READ_TAIL;
-	b->tail.len = 0;
-	cairn_buf_reserve(&b->tail, tailn);
-	if (cairn_target_get_range(t, name, size - tailn, tailn, b->tail.data) < 0)
+	/* footer, trailer and (usually) header: the pack's end, one read */
+	uint64_t tail_off;
+	int rc = cairn_pack_read_end(t, name, size, &b->tail, &tail_off, &tr);
+	if (rc == -EBADMSG)
+		goto damaged;
+	if (rc < 0)
 		goto unreadable;
-	if (cairn_pack_footer(b->tail.data + tailn - CAIRN_PACK_FOOTER, size, &tl) < 0)
-		goto damaged;
-	if (tl > tailn) { /* a trailer of more than ~4,000 segments */
-		tailn = tl;
-		cairn_buf_reserve(&b->tail, tailn);
-		if (cairn_target_get_range(t, name, size - tailn, tailn, b->tail.data) < 0)
-			goto unreadable;
-	}
-	if (cairn_pack_trailer_parse(&tr, b->tail.data + tailn - tl, tl, size) < 0)
-		goto damaged;
 	pthread_mutex_lock(&c->mu);
 	c->res->packs_read++;
 	c->res->bytes_read += size;
@@ -226,8 +207,8 @@ static void read_pack(ck *c, cairn_codec *cx, rd_bufs *b, const char *name, cons
 	/* the header; without it the bytes are still checked against the trailer */
 	b->hdr.len = 0;
 	cairn_buf_reserve(&b->hdr, tr.hdr_len);
-	if (tr.hdr_off >= size - tailn)
-		memcpy(b->hdr.data, b->tail.data + (tr.hdr_off - (size - tailn)), tr.hdr_len);
+	if (tr.hdr_off >= tail_off)
+		memcpy(b->hdr.data, b->tail.data + (tr.hdr_off - tail_off), tr.hdr_len);
 	else if (cairn_target_get_range(t, name, tr.hdr_off, tr.hdr_len, b->hdr.data) < 0)
 		goto unreadable;
 	b->hdr.len = tr.hdr_len;
@@ -244,7 +225,7 @@ static void read_pack(ck *c, cairn_codec *cx, rd_bufs *b, const char *name, cons
 	sum = cairn_pack_sum_new(&tr);
 	b->win.len = 0;
 	while (off < tr.hdr_off) {
-		uint64_t end = off + (b->win.len < READ_WINDOW ? READ_WINDOW - b->win.len : 0);
+		uint64_t end = off + (b->win.len < CAIRN_PACK_WINDOW ? CAIRN_PACK_WINDOW - b->win.len : 0);
 		if (k < n && end < (uint64_t)e[k].offset + e[k].clen)
 			end = (uint64_t)e[k].offset + e[k].clen; /* the next blob whole */
 		end = (end + tr.seg_size - 1) / tr.seg_size * tr.seg_size;

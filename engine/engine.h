@@ -346,6 +346,14 @@ int cairn_reports_list(cairn_repo *r, int (*cb)(void *payload, const char *name,
  * @return 0 intact; -EBADMSG with a message naming the damage.
  */
 int cairn_pack_check(const void *pack, size_t len, int64_t *bad_segment);
+/**
+ * The same check of pack object @p name (@p size bytes) on @p t, read a
+ * window of ~2 MiB at a time into @p buf (the caller's, reusable): memory
+ * does not grow with the pack. @return 0 intact; -EBADMSG with a message
+ * naming the damage; another negative errno if it could not be read.
+ */
+int cairn_pack_check_object(cairn_target *t, const char *name, uint64_t size, cairn_buf *buf,
+			    int64_t *bad_segment);
 /** 1 if @p name is the name of a pack object (data/xx/<64 hex>). */
 int cairn_is_pack_name(const char *name);
 

@@ -553,6 +553,75 @@ int cairn_pack_verify(const uint8_t *pack, size_t len, int64_t *bad_seg)
 	return r;
 }
 
+int cairn_pack_read_end(cairn_target *t, const char *name, uint64_t size, cairn_buf *tail,
+			uint64_t *tail_off, cairn_pack_trailer *tr)
+{
+	uint32_t tl;
+	int rc;
+	memset(tr, 0, sizeof(*tr));
+	if (size < CAIRN_PACK_FOOTER)
+		return cairn_error_set(-EBADMSG, "pack of %llu bytes is truncated",
+				       (unsigned long long)size);
+	size_t n = size < CAIRN_PACK_TAIL ? (size_t)size : CAIRN_PACK_TAIL;
+	tail->len = 0;
+	cairn_buf_reserve(tail, n);
+	if ((rc = cairn_target_get_range(t, name, size - n, n, tail->data)) < 0)
+		return rc == -EBADMSG ? -EIO : rc; /* -EBADMSG means damage here */
+	if ((rc = cairn_pack_footer(tail->data + n - CAIRN_PACK_FOOTER, size, &tl)) < 0)
+		return rc;
+	if (tl > n) { /* a trailer of more than ~4,000 segments */
+		n = tl;
+		cairn_buf_reserve(tail, n);
+		if ((rc = cairn_target_get_range(t, name, size - n, n, tail->data)) < 0)
+			return rc == -EBADMSG ? -EIO : rc;
+	}
+	tail->len = n;
+	*tail_off = size - n;
+	return cairn_pack_trailer_parse(tr, tail->data + n - tl, tl, size);
+}
+
+int cairn_pack_check_object(cairn_target *t, const char *name, uint64_t size, cairn_buf *buf,
+			    int64_t *bad_segment)
+{
+	cairn_pack_trailer tr;
+	uint64_t tail_off;
+	*bad_segment = -1;
+	int rc = cairn_pack_read_end(t, name, size, buf, &tail_off, &tr);
+	if (rc < 0)
+		return rc;
+	cairn_pack_sum *s = cairn_pack_sum_new(&tr);
+	/* the bytes the tail read holds are not read again */
+	uint64_t stop = tail_off < tr.data_len ? tail_off : tr.data_len;
+	uint8_t *tailcopy = NULL;
+	if (stop < tr.data_len) { /* keep them: buf becomes the window */
+		tailcopy = cairn_xmalloc((size_t)(tr.data_len - stop));
+		memcpy(tailcopy, buf->data, (size_t)(tr.data_len - stop));
+	}
+	for (uint64_t off = 0; off < stop && rc == 0;) {
+		uint64_t end = (off + CAIRN_PACK_WINDOW + tr.seg_size - 1) / tr.seg_size * tr.seg_size;
+		size_t want = (size_t)((end < stop ? end : stop) - off);
+		buf->len = 0;
+		cairn_buf_reserve(buf, want);
+		if ((rc = cairn_target_get_range(t, name, off, want, buf->data)) < 0) {
+			rc = cairn_error_wrap(rc == -EBADMSG ? -EIO : rc, "reading bytes %llu-%llu",
+					      (unsigned long long)off,
+					      (unsigned long long)(off + want - 1));
+			break;
+		}
+		cairn_pack_sum_feed(s, buf->data, want);
+		off += want;
+	}
+	if (rc == 0) {
+		if (tailcopy)
+			cairn_pack_sum_feed(s, tailcopy, (size_t)(tr.data_len - stop));
+		rc = cairn_pack_sum_final(s, bad_segment);
+	}
+	free(tailcopy);
+	cairn_pack_sum_free(s);
+	cairn_pack_trailer_free(&tr);
+	return rc;
+}
+
 int cairn_pack_header_decode(cairn_codec *cx, const cairn_keyset *keys, const uint8_t pack_id[32],
 			     const uint8_t *hdr, size_t len, uint64_t hdr_off,
 			     cairn_pack_entry **entries, size_t *n)

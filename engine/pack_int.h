@@ -22,6 +22,7 @@
 
 #include "common/common.h"
 #include "engine/crypto_int.h"
+#include "targets/target.h"
 
 #define CAIRN_PACK_ID_LEN 32
 #define CAIRN_PACK_SEGMENT (1u << 20)   /* trailer checksum segment size */
@@ -133,6 +134,25 @@ int cairn_pack_sum_feed(cairn_pack_sum *s, const void *p, size_t n);
  */
 int cairn_pack_sum_final(cairn_pack_sum *s, int64_t *bad_seg);
 void cairn_pack_sum_free(cairn_pack_sum *s);
+
+/*
+ * Streamed reads of a pack object, a window at a time: windows of about
+ * CAIRN_PACK_WINDOW that end on segment boundaries, after one read of the
+ * pack's last CAIRN_PACK_TAIL bytes, which hold the trailer and, but for
+ * packs of thousands of blobs, the header (4 KiB for ~20 chunks of 1 MiB).
+ */
+#define CAIRN_PACK_WINDOW (2u << 20)
+#define CAIRN_PACK_TAIL (64u << 10)
+
+/**
+ * Read the end of pack object @p name (@p size bytes) on @p t into @p tail
+ * (its last min(size, CAIRN_PACK_TAIL) bytes, or the whole trailer if that is
+ * longer) and parse the trailer into @p tr; *tail_off is the object offset of
+ * tail->data[0]. @return 0; -EBADMSG with a message if the footer or trailer
+ * is damaged; another negative errno if the object could not be read.
+ */
+int cairn_pack_read_end(cairn_target *t, const char *name, uint64_t size, cairn_buf *tail,
+			uint64_t *tail_off, cairn_pack_trailer *tr);
 
 /**
  * Decrypt and parse a pack header (bytes [hdr_off, hdr_off+hdr_len)).

@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "engine/engine.h"
 #include "engine/pack_int.h"
 #include "tests/support/check_main.h"
 #include "tests/support/testutil.h"
@@ -555,6 +556,62 @@ START_TEST(sum_streamed)
 }
 END_TEST
 
+/* cairn_pack_check_object of @p p as it is on @p t; also checks it agrees with verify. */
+static int check_stored(cairn_target *t, const uint8_t *p, size_t len, cairn_buf *buf,
+			int64_t *bad)
+{
+	int64_t vbad;
+	ck_assert_int_eq(cairn_target_put(t, "data/00/obj", p, len), 0);
+	int rc = cairn_pack_check_object(t, "data/00/obj", len, buf, bad);
+	int vr = cairn_pack_verify(p, len, &vbad);
+	ck_assert_int_eq(rc, vr);
+	ck_assert_int_eq(*bad, vbad);
+	return rc;
+}
+
+/*
+ * The streamed keyless check of a stored pack (what scrub runs) reads it in
+ * windows and the tail once, and finds what the whole-pack check finds:
+ * damage in the windows, in the header the tail read holds, in the trailer.
+ */
+START_TEST(check_object_streams)
+{
+	built m;
+	built_make(&m);
+	char *dir = tu_mkdtemp("packobj");
+	cairn_target *t;
+	ck_assert_int_eq(cairn_target_local_open(&t, dir), 0);
+	cairn_buf buf = CAIRN_BUF_INIT;
+	int64_t bad;
+	ck_assert_uint_gt(m.len, CAIRN_PACK_WINDOW + CAIRN_PACK_TAIL);
+	ck_assert_int_eq(check_stored(t, m.p, m.len, &buf, &bad), 0);
+	ck_assert_uint_lt(buf.cap, (size_t)CAIRN_PACK_WINDOW * 2); /* a window, not the pack */
+
+	const size_t at[] = {0, CAIRN_PACK_WINDOW - 1, CAIRN_PACK_WINDOW, m.t.hdr_off - 1,
+			     m.t.hdr_off + 5, m.t.data_len - 1, m.t.data_len + 3, m.len - 1};
+	for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+		m.p[at[k]] ^= 0x40;
+		ck_assert_int_eq(check_stored(t, m.p, m.len, &buf, &bad), -EBADMSG);
+		if (at[k] < m.t.data_len)
+			ck_assert_int_eq(bad, (int64_t)(at[k] / m.t.seg_size));
+		m.p[at[k]] ^= 0x40;
+	}
+	/* shorter than it is said to be: unreadable, not damaged; tiny: damaged */
+	ck_assert_int_eq(cairn_target_put(t, "data/00/obj", m.p, m.len - 10), 0);
+	int rc = cairn_pack_check_object(t, "data/00/obj", m.len, &buf, &bad);
+	ck_assert_msg(rc < 0 && rc != -EBADMSG, "rc %d: %s", rc, cairn_error_last());
+	ck_assert_int_eq(cairn_target_put(t, "data/00/obj", m.p, 20), 0);
+	ck_assert_int_eq(cairn_pack_check_object(t, "data/00/obj", 20, &buf, &bad), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(cairn_error_last(), "truncated"));
+
+	cairn_buf_free(&buf);
+	cairn_target_close(t);
+	tu_rmrf(dir);
+	free(dir);
+	built_free(&m);
+}
+END_TEST
+
 /* Header length of a finished pack of @p n small blobs. */
 static uint32_t header_len(cairn_codec *cx, size_t n)
 {
@@ -689,6 +746,7 @@ static Suite *engine_pack_suite(void)
 	tcase_add_test(tc, wrong_key);
 	tcase_add_test(tc, verify_locates_damage);
 	tcase_add_test(tc, sum_streamed);
+	tcase_add_test(tc, check_object_streams);
 	tcase_add_test(tc, header_padding);
 	tcase_add_test(tc, pack_names);
 	tcase_add_test(tc, pack_key_cache);
