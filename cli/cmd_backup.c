@@ -31,7 +31,7 @@ int cmd_init(cli *c, int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
 		if (ch == 'h') {
 			puts("usage: cairn -r REPO init [--chunk-min/--chunk-avg/--chunk-max SIZE] "
-			     "[--pack-size SIZE] [--kdf-memory KIB] [--kdf-time N]\n"
+			     "[--pack-size SIZE] [--kdf-memory KIB|SIZE] [--kdf-time N]\n"
 			     "       [--chunk-id blake3|hmac-sha256]\n"
 			     "Default chunking 512K/1M/8M; 16K/64K/256K suits VM images and databases.\n"
 			     "Chunk ids are BLAKE3 keyed hashes by default; hmac-sha256 makes a repository\n"
@@ -49,6 +49,14 @@ int cmd_init(cli *c, int argc, char **argv)
 				return bad_usage("init", "--chunk-id takes blake3 or hmac-sha256");
 			continue;
 		}
+		if (ch == 5 || ch == 6) {
+			if (parse_kdf(ch == 5 ? "--kdf-memory" : "--kdf-time", optarg,
+				      ch == 5 ? &o.kdf_m_kib : &o.kdf_t) < 0)
+				return bad_usage("init", ch == 5 ? "--kdf-memory takes KiB (65536) or "
+								   "a size (64M)"
+								 : "--kdf-time takes a number of passes");
+			continue;
+		}
 		if (parse_size(optarg, &v) < 0 || v > UINT32_MAX)
 			return bad_usage("init", "bad size or number");
 		switch (ch) {
@@ -56,8 +64,6 @@ int cmd_init(cli *c, int argc, char **argv)
 		case 2: o.chunk_avg = (uint32_t)v; break;
 		case 3: o.chunk_max = (uint32_t)v; break;
 		case 4: o.pack_size = (uint32_t)v; break;
-		case 5: o.kdf_m_kib = (uint32_t)v; break;
-		case 6: o.kdf_t = (uint32_t)v; break;
 		}
 	}
 	if (optind != argc)
@@ -83,6 +89,8 @@ int cmd_init(cli *c, int argc, char **argv)
 		printf("{\"repository\":"), json_str(stdout, t->name), printf(",\"created\":true}\n");
 	else if (!c->quiet)
 		printf("created cairn repository at %s\n", t->name);
+	warn_weak_kdf(c, o.kdf_t ? o.kdf_t : CAIRN_KDF_DEFAULT_T,
+		      o.kdf_m_kib ? o.kdf_m_kib : CAIRN_KDF_DEFAULT_M_KIB);
 	cairn_target_close(t);
 	return EXIT_OK;
 }

@@ -379,7 +379,7 @@ int cmd_key(cli *c, int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		fputs("usage: cairn -r REPO key list | add | remove ID | passwd\n"
-		      "       add and passwd: [--new-password-file FILE] [--kdf-memory KIB] "
+		      "       add and passwd: [--new-password-file FILE] [--kdf-memory KIB|SIZE] "
 		      "[--kdf-time N]\n"
 		      "The new passphrase comes from CAIRN_NEW_PASSWORD or --new-password-file.\n"
 		      "A new key takes the current key's Argon2id cost unless --kdf-* say otherwise.\n",
@@ -390,18 +390,15 @@ int cmd_key(cli *c, int argc, char **argv)
 	cairn_kdf_cost cost = {0, 0};
 	int costed = 0;
 	for (int i = 2; i < argc; i++) {
-		uint64_t v;
 		if (!strcmp(argv[i], "--new-password-file") && i + 1 < argc) {
 			newfile = argv[++i];
 		} else if ((!strcmp(argv[i], "--kdf-memory") || !strcmp(argv[i], "--kdf-time")) &&
 			   i + 1 < argc) {
-			if (parse_size(argv[i + 1], &v) < 0 || v == 0 || v > UINT32_MAX)
-				return bad_usage("key", "--kdf-memory and --kdf-time take a "
-							"positive number");
-			if (!strcmp(argv[i], "--kdf-memory"))
-				cost.m_kib = (uint32_t)v;
-			else
-				cost.t = (uint32_t)v;
+			int mem = !strcmp(argv[i], "--kdf-memory");
+			if (parse_kdf(argv[i], argv[i + 1], mem ? &cost.m_kib : &cost.t) < 0)
+				return bad_usage("key", mem ? "--kdf-memory takes KiB (65536) or a "
+							      "size (64M)"
+							    : "--kdf-time takes a number of passes");
 			costed = 1;
 			i++;
 		} else if (!id && argv[i][0] != '-')
@@ -473,6 +470,8 @@ int cmd_key(cli *c, int argc, char **argv)
 		if (rc == 0 && !c->quiet)
 			printf("passphrase changed\n");
 	}
+	if (rc == 0)
+		warn_weak_kdf(c, cost.t, cost.m_kib);
 	free(np);
 	return finish(r, "key", rc);
 }

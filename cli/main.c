@@ -353,6 +353,39 @@ int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+int parse_kdf(const char *opt, const char *s, uint32_t *out)
+{
+	uint64_t v;
+	size_t digits = strspn(s, "0123456789");
+	if (!strcmp(opt, "--kdf-time")) {
+		if (!digits || s[digits] || parse_size(s, &v) < 0 || v == 0 || v > UINT32_MAX)
+			return -1;
+	} else {
+		/* KiB as a plain number; with a unit (64M, 65536K, 64MiB) bytes, whole KiB */
+		if (parse_size(s, &v) < 0 || v == 0)
+			return -1;
+		if (s[digits]) {
+			if (v % 1024)
+				return -1;
+			v /= 1024;
+		}
+		if (v > UINT32_MAX)
+			return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+void warn_weak_kdf(const cli *c, uint32_t t, uint32_t m_kib)
+{
+	/* OWASP's least Argon2id cost is 19 MiB x 2 passes (or the same product) */
+	if (!c->quiet && (uint64_t)t * m_kib < 2ull * 19 * 1024)
+		fprintf(stderr,
+			"cairn: warning: Argon2id at %u KiB x %u passes is below OWASP's least "
+			"(19 MiB x 2): the passphrase is that much cheaper to guess\n",
+			m_kib, t);
+}
+
 /* --- dispatch ------------------------------------------------------------------------ */
 
 static int take_value(int *i, int argc, char **argv, const char *name, const char **out)

@@ -228,7 +228,8 @@ static void read_pack(ck *c, cairn_codec *cx, rd_bufs *b, const char *name, cons
 		uint64_t end = off + (b->win.len < CAIRN_PACK_WINDOW ? CAIRN_PACK_WINDOW - b->win.len : 0);
 		if (k < n && end < (uint64_t)e[k].offset + e[k].clen)
 			end = (uint64_t)e[k].offset + e[k].clen; /* the next blob whole */
-		end = (end + tr.seg_size - 1) / tr.seg_size * tr.seg_size;
+		if (tr.seg_size <= CAIRN_PACK_WINDOW) /* not for a forged 1 GiB segment size */
+			end = (end + tr.seg_size - 1) / tr.seg_size * tr.seg_size;
 		if (end > tr.hdr_off || end <= off)
 			end = tr.hdr_off;
 		size_t want = (size_t)(end - off);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "common/common.h"
+#include "engine/engine.h" /* CAIRN_KDF_DEFAULT_* */
 
 #define CAIRN_KEY_LEN 32
 #define CAIRN_NONCE_LEN 12
@@ -51,7 +52,7 @@ typedef struct cairn_kdf_params {
  * appliance running several jobs at once holds 32 MiB per job while it
  * unlocks. docs/FORMAT.md, "Key files", says what an attacker pays.
  */
-#define CAIRN_KDF_DEFAULT {8, 32 * 1024, 2}
+#define CAIRN_KDF_DEFAULT {CAIRN_KDF_DEFAULT_T, CAIRN_KDF_DEFAULT_M_KIB, CAIRN_KDF_DEFAULT_LANES}
 /* Bounds accepted when reading a key file (a hostile file cannot make us allocate 1 TiB). */
 #define CAIRN_KDF_MAX_M_KIB (4u * 1024 * 1024)
 #define CAIRN_KDF_MAX_T 64

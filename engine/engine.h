@@ -36,9 +36,13 @@ typedef struct cairn_init_opts {
 	uint32_t chunk_min, chunk_avg, chunk_max; /* 0 = defaults (512 KiB / 1 MiB / 8 MiB) */
 	uint32_t pack_size;    /* target pack size; 0 = 16 MiB */
 	int zstd_level;        /* default compression level; -1 = default (3), 0 = off */
-	uint32_t kdf_t, kdf_m_kib, kdf_lanes; /* 0 = defaults (Argon2id 8 passes, 32 MiB, 2 lanes) */
+	uint32_t kdf_t, kdf_m_kib, kdf_lanes; /* 0 = defaults (below) */
 	int chunk_id;          /* chunk id function, CAIRN_CHUNK_ID_*; 0 = default (BLAKE3) */
 } cairn_init_opts;
+/* The Argon2id cost of a new repository's key (docs/FORMAT.md, "Key files"). */
+#define CAIRN_KDF_DEFAULT_T 8
+#define CAIRN_KDF_DEFAULT_M_KIB (32u * 1024)
+#define CAIRN_KDF_DEFAULT_LANES 2
 #define CAIRN_INIT_OPTS_INIT {1, 0, 0, 0, 0, -1, 0, 0, 0, 0}
 
 /* Chunk id functions (docs/FORMAT.md §4). HMAC-SHA256 is what format-1 configs
@@ -321,13 +325,16 @@ typedef struct cairn_kdf_cost {
 	uint32_t t, m_kib;
 } cairn_kdf_cost;
 
-/** Add a key under @p newpass at the current key's cost changed by @p cost (NULL: unchanged). */
-int cairn_key_add(cairn_repo *r, const char *newpass, const cairn_kdf_cost *cost,
-		  char idhex_out[17]);
+/**
+ * Add a key under @p newpass at the current key's cost changed by @p cost
+ * (NULL: unchanged); on success @p cost (if given) holds the cost used.
+ */
+int cairn_key_add(cairn_repo *r, const char *newpass, cairn_kdf_cost *cost, char idhex_out[17]);
 /** Remove a key; refuses to remove the current one (-EPERM). */
 int cairn_key_remove(cairn_repo *r, const char *idhex);
-/** Change the passphrase (and optionally the cost): add a new key, remove the current one. */
-int cairn_key_passwd(cairn_repo *r, const char *newpass, const cairn_kdf_cost *cost);
+/** Change the passphrase (and optionally the cost, as cairn_key_add): add a new key, remove
+ *  the current one. */
+int cairn_key_passwd(cairn_repo *r, const char *newpass, cairn_kdf_cost *cost);
 
 /* --- drill reports ---------------------------------------------------------------------- */
 

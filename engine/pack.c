@@ -598,7 +598,11 @@ int cairn_pack_check_object(cairn_target *t, const char *name, uint64_t size, ca
 		memcpy(tailcopy, buf->data, (size_t)(tr.data_len - stop));
 	}
 	for (uint64_t off = 0; off < stop && rc == 0;) {
-		uint64_t end = (off + CAIRN_PACK_WINDOW + tr.seg_size - 1) / tr.seg_size * tr.seg_size;
+		uint64_t end = off + CAIRN_PACK_WINDOW;
+		if (tr.seg_size <= CAIRN_PACK_WINDOW) /* windows end on segment boundaries, but a
+						       * trailer has no key: its segment size may be
+						       * forged up to 1 GiB */
+			end = (end + tr.seg_size - 1) / tr.seg_size * tr.seg_size;
 		size_t want = (size_t)((end < stop ? end : stop) - off);
 		buf->len = 0;
 		cairn_buf_reserve(buf, want);
@@ -681,9 +685,11 @@ int cairn_pack_blob_decode(cairn_codec *cx, const cairn_keyset *keys, const uint
 	int r = cairn_blob_decode(cx, pack_key, &type, 1, enc, e->clen, e->rawlen, out);
 	if (r < 0)
 		return r;
-	if (out->len != e->rawlen)
-		return cairn_error_set(-EBADMSG, "blob length %zu, index says %u", out->len,
-				       e->rawlen);
+	if (out->len != e->rawlen) {
+		size_t got = out->len;
+		out->len = 0; /* nothing handed out on failure */
+		return cairn_error_set(-EBADMSG, "blob length %zu, index says %u", got, e->rawlen);
+	}
 	cairn_chunk_id(keys, out->data, out->len, id);
 	if (memcmp(id, e->id, 32) != 0) {
 		out->len = 0;

@@ -761,8 +761,7 @@ int cairn_key_list(cairn_repo *r, cairn_keyinfo **out, size_t *n)
 	return 0;
 }
 
-int cairn_key_add(cairn_repo *r, const char *newpass, const cairn_kdf_cost *cost,
-		  char idhex_out[17])
+int cairn_key_add(cairn_repo *r, const char *newpass, cairn_kdf_cost *cost, char idhex_out[17])
 {
 	cairn_kdf_params kdf = CAIRN_KDF_DEFAULT;
 	char name[64], kid[17];
@@ -780,6 +779,10 @@ int cairn_key_add(cairn_repo *r, const char *newpass, const cairn_kdf_cost *cost
 	int rc = write_key(r->t, &r->keys, newpass, &kdf, kid, name, sizeof(name));
 	if (rc == 0 && idhex_out)
 		memcpy(idhex_out, kid, 17);
+	if (rc == 0 && cost) {
+		cost->t = kdf.t_cost;
+		cost->m_kib = kdf.m_kib;
+	}
 	return rc;
 }
 
@@ -796,7 +799,7 @@ int cairn_key_remove(cairn_repo *r, const char *idhex)
 	return cairn_target_del(r->t, name);
 }
 
-int cairn_key_passwd(cairn_repo *r, const char *newpass, const cairn_kdf_cost *cost)
+int cairn_key_passwd(cairn_repo *r, const char *newpass, cairn_kdf_cost *cost)
 {
 	char kid[17], old[64];
 	int rc = cairn_key_add(r, newpass, cost, kid);

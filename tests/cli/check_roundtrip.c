@@ -1074,6 +1074,7 @@ START_TEST(test_key_cost)
 	out_ok(&e, &out, "key list");
 	ck_assert_msg(strstr(out, "argon2id m=32768 KiB t=8 p=2") != NULL, "key list: %s", out);
 	free(out);
+	ck_assert_int_ne(tu_sh("grep -q 'warning: Argon2id' '%s/log'", e.dir), 0);
 
 	/* add: the current key's cost unless told; a told cost is the new key's only */
 	setenv("CAIRN_NEW_PASSWORD", "cheap", 1);
@@ -1082,6 +1083,16 @@ START_TEST(test_key_cost)
 	free(out);
 	key_cost(&e, added, 2, 1024);
 	key_cost(&e, first, 8, 32768);
+	/* below OWASP's least (19 MiB x 2): said, not refused */
+	ck_assert_int_eq(tu_sh("grep -q 'warning: Argon2id at 1024 KiB x 2 passes is below' "
+			       "'%s/log'", e.dir), 0);
+	/* a size with a unit is bytes, in whole KiB */
+	out_ok(&e, &out, "key add --kdf-memory 20M --kdf-time 2");
+	char sized[17];
+	ck_assert_msg(sscanf(out, "added key %16[0-9a-f]", sized) == 1, "key add: %s", out);
+	free(out);
+	key_cost(&e, sized, 2, 20480);
+	run_ok(&e, "-q key remove %s", sized);
 	setenv("CAIRN_PASSWORD", "cheap", 1);
 	ck_assert_int_eq(cairn(&e, "-q snapshots"), 0);
 
@@ -1100,6 +1111,8 @@ START_TEST(test_key_cost)
 			       "'%s/log'", e.dir), 0);
 	ck_assert_int_eq(cairn(&e, "-q key add --kdf-time 0"), 2);
 	ck_assert_int_eq(cairn(&e, "-q key add --kdf-memory lots"), 2);
+	ck_assert_int_eq(cairn(&e, "-q key add --kdf-memory 1000B"), 2); /* not whole KiB */
+	ck_assert_int_eq(cairn(&e, "-q key add --kdf-time 8K"), 2);
 	ck_assert_int_eq(cairn(&e, "-q key list --kdf-time 2"), 2);
 	ck_assert_int_eq(cairn(&e, "-q key add stray"), 2);
 	ck_assert_uint_eq(key_ids(&e, ids, 4, &cur), 2);

@@ -168,6 +168,11 @@ START_TEST(pack_roundtrip)
 	x = e[3];
 	x.rawlen--;
 	ck_assert_int_lt(cairn_pack_blob_decode(cx, &keys, key, &x, p->data + x.offset, &out), 0);
+	ck_assert_uint_eq(out.len, 0);
+	x.rawlen += 2; /* decodes, then disagrees: nothing handed out either */
+	ck_assert_int_eq(cairn_pack_blob_decode(cx, &keys, key, &x, p->data + x.offset, &out),
+			 -EBADMSG);
+	ck_assert_uint_eq(out.len, 0);
 	/* the type is authenticated (it is the AAD) */
 	x = e[3];
 	x.type = CAIRN_BLOB_TREE;
@@ -596,6 +601,32 @@ START_TEST(check_object_streams)
 			ck_assert_int_eq(bad, (int64_t)(at[k] / m.t.seg_size));
 		m.p[at[k]] ^= 0x40;
 	}
+	/* a trailer has no key: one re-made with a 1 GiB segment size (checksums right) is
+	 * valid, and is still read in windows, not in one piece */
+	static const char magic[8] = {'C', 'R', 'N', 'P', 'A', 'C', 'K', '1'};
+	size_t body = 44 + 16, flen = m.t.data_len + body + CAIRN_PACK_FOOTER;
+	uint8_t *f = malloc(flen);
+	memcpy(f, m.p, m.t.data_len);
+	uint8_t *tb = f + m.t.data_len;
+	cairn_put_le32(tb, 1u << 30);
+	cairn_put_le32(tb + 4, 1);
+	cairn_put_le64(tb + 8, m.t.hdr_off);
+	cairn_put_le32(tb + 16, m.t.hdr_len);
+	cairn_put_le64(tb + 20, m.t.data_len);
+	cairn_xxh128(f, m.t.data_len, tb + 28);
+	cairn_xxh128(f, m.t.data_len, tb + 44);
+	cairn_put_le32(tb + body, (uint32_t)body);
+	cairn_put_le32(tb + body + 4, 1);
+	cairn_xxh128(tb, body, tb + body + 8);
+	memcpy(tb + body + 24, magic, 8);
+	cairn_buf_free(&buf);
+	ck_assert_int_eq(check_stored(t, f, flen, &buf, &bad), 0);
+	ck_assert_uint_lt(buf.cap, (size_t)CAIRN_PACK_WINDOW * 2);
+	f[m.t.data_len / 2] ^= 1;
+	ck_assert_int_eq(check_stored(t, f, flen, &buf, &bad), -EBADMSG);
+	ck_assert_int_eq(bad, 0);
+	free(f);
+
 	/* shorter than it is said to be: unreadable, not damaged; tiny: damaged */
 	ck_assert_int_eq(cairn_target_put(t, "data/00/obj", m.p, m.len - 10), 0);
 	int rc = cairn_pack_check_object(t, "data/00/obj", m.len, &buf, &bad);
