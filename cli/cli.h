@@ -66,12 +66,14 @@ void fmt_time(char *out, size_t cap, int64_t ns, int rfc3339);
 void fmt_size(char *out, size_t cap, uint64_t bytes);
 /** Parse sizes like 512K, 16M, 1G. @return 0 or -1. */
 int parse_size(const char *s, uint64_t *out);
+/** A usage error of @p cmd: one line naming it and its --help. @return EXIT_USAGE. */
+int cli_bad_usage(const char *cmd, const char *msg);
 /**
- * The value of --kdf-memory (KiB as a plain number; with a unit such as 64M
- * or 65536K, bytes in whole KiB) or --kdf-time (a plain number of passes)
- * named by @p opt. @return 0, or -1 for anything else (0 included).
+ * The value @p s of --kdf-memory (@p memory: KiB as a plain number; with a
+ * unit such as 64M or 65536K, bytes in whole KiB) or --kdf-time (a plain
+ * number of passes) into @p out. @return 0, or EXIT_USAGE after saying why.
  */
-int parse_kdf(const char *opt, const char *s, uint32_t *out);
+int cli_kdf_arg(const char *cmd, int memory, const char *s, uint32_t *out);
 /** Unless -q: a warning on stderr if a key's Argon2id cost is below OWASP's least. */
 void warn_weak_kdf(const cli *c, uint32_t t, uint32_t m_kib);
 

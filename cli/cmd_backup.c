@@ -9,12 +9,6 @@
 
 #include "cli/cli.h"
 
-static int bad_usage(const char *cmd, const char *msg)
-{
-	cli_error("%s: %s (see 'cairn %s --help')", cmd, msg, cmd);
-	return EXIT_USAGE;
-}
-
 /* --- init ---------------------------------------------------------------------------- */
 
 int cmd_init(cli *c, int argc, char **argv)
@@ -46,19 +40,18 @@ int cmd_init(cli *c, int argc, char **argv)
 			else if (!strcmp(optarg, "hmac-sha256"))
 				o.chunk_id = CAIRN_CHUNK_ID_HMAC_SHA256;
 			else
-				return bad_usage("init", "--chunk-id takes blake3 or hmac-sha256");
+				return cli_bad_usage("init", "--chunk-id takes blake3 or hmac-sha256");
 			continue;
 		}
 		if (ch == 5 || ch == 6) {
-			if (parse_kdf(ch == 5 ? "--kdf-memory" : "--kdf-time", optarg,
-				      ch == 5 ? &o.kdf_m_kib : &o.kdf_t) < 0)
-				return bad_usage("init", ch == 5 ? "--kdf-memory takes KiB (65536) or "
-								   "a size (64M)"
-								 : "--kdf-time takes a number of passes");
+			int rc = cli_kdf_arg("init", ch == 5, optarg,
+					     ch == 5 ? &o.kdf_m_kib : &o.kdf_t);
+			if (rc)
+				return rc;
 			continue;
 		}
 		if (parse_size(optarg, &v) < 0 || v > UINT32_MAX)
-			return bad_usage("init", "bad size or number");
+			return cli_bad_usage("init", "bad size or number");
 		switch (ch) {
 		case 1: o.chunk_min = (uint32_t)v; break;
 		case 2: o.chunk_avg = (uint32_t)v; break;
@@ -67,7 +60,7 @@ int cmd_init(cli *c, int argc, char **argv)
 		}
 	}
 	if (optind != argc)
-		return bad_usage("init", "unexpected argument");
+		return cli_bad_usage("init", "unexpected argument");
 	if (c->compression >= 0)
 		o.zstd_level = c->compression;
 	cairn_target *t;
@@ -150,7 +143,7 @@ int cmd_backup(cli *c, int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		rc = bad_usage("backup", "no paths to back up");
+		rc = cli_bad_usage("backup", "no paths to back up");
 		goto out;
 	}
 	/* a path that is not there is a mistake in the command line: refuse it as such
@@ -286,7 +279,7 @@ int cmd_snapshots(cli *c, int argc, char **argv)
 			return cli_bad_option("snapshots", ch, argv);
 	}
 	if (optind != argc)
-		return bad_usage("snapshots", "unexpected argument");
+		return cli_bad_usage("snapshots", "unexpected argument");
 	cairn_repo *r;
 	if ((rc = cli_open(c, &r, 1)))
 		return rc;
@@ -409,7 +402,7 @@ int cmd_ls(cli *c, int argc, char **argv)
 			return cli_bad_option("ls", ch, argv);
 	}
 	if (optind >= argc || argc - optind > 2)
-		return bad_usage("ls", "need SNAPSHOT and at most one PATH");
+		return cli_bad_usage("ls", "need SNAPSHOT and at most one PATH");
 	cairn_repo *r;
 	if ((rc = cli_open(c, &r, 1)))
 		return rc;
@@ -464,11 +457,11 @@ int cmd_restore(cli *c, int argc, char **argv)
 	}
 	if (optind + 1 != argc) {
 		free(inc);
-		return bad_usage("restore", "need exactly one SNAPSHOT");
+		return cli_bad_usage("restore", "need exactly one SNAPSHOT");
 	}
 	if (!o.target && !o.verify_only) {
 		free(inc);
-		return bad_usage("restore", "--target DIR is required (or --verify-only)");
+		return cli_bad_usage("restore", "--target DIR is required (or --verify-only)");
 	}
 	o.includes = inc;
 	cairn_repo *r;

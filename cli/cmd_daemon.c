@@ -60,12 +60,6 @@ typedef struct api {
 	char auth[600];         /* Authorization: Bearer ... */
 } api;
 
-static int bad_usage(const char *cmd, const char *msg)
-{
-	cli_error("%s: %s (see 'cairn %s --help')", cmd, msg, cmd);
-	return EXIT_USAGE;
-}
-
 /* Address and token of the daemon of --config. */
 static int api_setup(cli *c, api *a)
 {
@@ -340,7 +334,7 @@ static int incident_id(const char *cmd, const char *s, long long *id)
 	char *end;
 	*id = s ? strtoll(s, &end, 10) : 0;
 	if (!s || *end || *id <= 0)
-		return bad_usage(cmd, "give the incident's number");
+		return cli_bad_usage(cmd, "give the incident's number");
 	return 0;
 }
 
@@ -354,7 +348,7 @@ static int change(cli *c, const api *a, const char *cmd, int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (argc != 2)
-		return bad_usage(cmd, "give one incident number");
+		return cli_bad_usage(cmd, "give one incident number");
 	if ((rc = incident_id(cmd, argv[1], &id)))
 		return rc;
 	const char *user = getenv("USER");
@@ -394,7 +388,7 @@ static int review(cli *c, const api *a, int argc, char **argv)
 		}
 	}
 	if (optind + 1 != argc)
-		return bad_usage("incident", "review takes one incident number");
+		return cli_bad_usage("incident", "review takes one incident number");
 	if ((rc = incident_id("incident", argv[optind], &id)))
 		return rc;
 	char path[128], *body;
@@ -426,7 +420,7 @@ static int trigger(cli *c, const api *a, int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (argc != 2 || !strchr(argv[1], '/'))
-		return bad_usage("run", "give one job as CLIENT/NAME (see 'cairn jobs')");
+		return cli_bad_usage("run", "give one job as CLIENT/NAME (see 'cairn jobs')");
 	CURL *h = lib.curl_easy_init();
 	char *ej = lib.curl_easy_escape(h, argv[1], 0);
 	char path[512], *body;
@@ -454,7 +448,7 @@ int cmd_daemon(cli *c, int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (!strcmp(cmd, "incident") && (argc < 2 || strcmp(argv[1], "review")))
-		return bad_usage("incident", "the subcommand is 'review ID'");
+		return cli_bad_usage("incident", "the subcommand is 'review ID'");
 	if ((rc = api_setup(c, &a)))
 		return rc;
 	char why[512];
@@ -465,7 +459,7 @@ int cmd_daemon(cli *c, int argc, char **argv)
 	}
 	lib.curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (!strcmp(cmd, "status") || !strcmp(cmd, "jobs"))
-		rc = argc > 1 ? bad_usage(cmd, "takes no arguments")
+		rc = argc > 1 ? cli_bad_usage(cmd, "takes no arguments")
 		     : cmd[0] == 's' ? status(c, &a) : jobs(c, &a);
 	else if (!strcmp(cmd, "runs"))
 		rc = runs(c, &a, argc, argv);

@@ -9,12 +9,6 @@
 #include "sched/sched.h"
 #include "verify/verify.h"
 
-static int bad_usage(const char *cmd, const char *msg)
-{
-	cli_error("%s: %s (see 'cairn %s --help')", cmd, msg, cmd);
-	return EXIT_USAGE;
-}
-
 static int finish(cairn_repo *r, const char *what, int rc)
 {
 	int code = rc < 0 ? cli_fail(what, rc) : EXIT_OK;
@@ -44,7 +38,7 @@ int cmd_cat(cli *c, int argc, char **argv)
 	else if (argc == 3 && !strcmp(kind, "key"))
 		snprintf(what, sizeof(what), "keys/%.128s", argv[2]);
 	else
-		return bad_usage("cat", "expected config, index ID, snapshot ID, tree ID or key ID");
+		return cli_bad_usage("cat", "expected config, index ID, snapshot ID, tree ID or key ID");
 	cairn_repo *r;
 	int rc;
 	if ((rc = cli_open(c, &r, 1)))
@@ -98,7 +92,7 @@ int cmd_forget(cli *c, int argc, char **argv)
 		case 'W':
 			if (cairn_parse_duration(optarg, &pol.keep_within_ns) < 0) {
 				free(keep_tags);
-				return bad_usage("forget", "--keep-within takes a duration like 30d, "
+				return cli_bad_usage("forget", "--keep-within takes a duration like 30d, "
 							   "12h, 1y6M");
 			}
 			policy = 1;
@@ -122,7 +116,7 @@ int cmd_forget(cli *c, int argc, char **argv)
 		long v = strtol(optarg, &end, 10);
 		if (*end || v < 0 || v > 1000000) {
 			free(keep_tags);
-			return bad_usage("forget", "keep counts must be whole numbers");
+			return cli_bad_usage("forget", "keep counts must be whole numbers");
 		}
 		*slot = (int)v;
 		policy = 1;
@@ -131,7 +125,7 @@ int cmd_forget(cli *c, int argc, char **argv)
 	int explicit_ids = optind < argc;
 	if (!policy && !explicit_ids) {
 		free(keep_tags);
-		return bad_usage("forget", "no policy and no snapshots given; refusing to remove "
+		return cli_bad_usage("forget", "no policy and no snapshots given; refusing to remove "
 					   "everything");
 	}
 	cairn_repo *r;
@@ -243,7 +237,7 @@ int cmd_prune(cli *c, int argc, char **argv)
 			if (*end == '%')
 				end++;
 			if (*end || v < 0 || v > 100)
-				return bad_usage("prune", "--repack-threshold takes a percentage 0..100");
+				return cli_bad_usage("prune", "--repack-threshold takes a percentage 0..100");
 			o.repack_threshold = v / 100.0;
 			break;
 		}
@@ -255,7 +249,7 @@ int cmd_prune(cli *c, int argc, char **argv)
 		}
 	}
 	if (optind != argc)
-		return bad_usage("prune", "unexpected argument");
+		return cli_bad_usage("prune", "unexpected argument");
 	cairn_repo *r;
 	if ((rc = cli_open(c, &r, 0)))
 		return rc;
@@ -323,7 +317,7 @@ int cmd_check(cli *c, int argc, char **argv)
 			char *end;
 			double v = strtod(optarg, &end);
 			if (*end != '%' || end[1] || v <= 0 || v > 100)
-				return bad_usage("check", "--read-data-subset takes a percentage like 10%");
+				return cli_bad_usage("check", "--read-data-subset takes a percentage like 10%");
 			o.read_data = 1;
 			o.subset = v / 100.0;
 			break;
@@ -338,7 +332,7 @@ int cmd_check(cli *c, int argc, char **argv)
 		}
 	}
 	if (optind != argc)
-		return bad_usage("check", "unexpected argument");
+		return cli_bad_usage("check", "unexpected argument");
 	cairn_repo *r;
 	if ((rc = cli_open(c, &r, 1)))
 		return rc;
@@ -395,27 +389,26 @@ int cmd_key(cli *c, int argc, char **argv)
 		} else if ((!strcmp(argv[i], "--kdf-memory") || !strcmp(argv[i], "--kdf-time")) &&
 			   i + 1 < argc) {
 			int mem = !strcmp(argv[i], "--kdf-memory");
-			if (parse_kdf(argv[i], argv[i + 1], mem ? &cost.m_kib : &cost.t) < 0)
-				return bad_usage("key", mem ? "--kdf-memory takes KiB (65536) or a "
-							      "size (64M)"
-							    : "--kdf-time takes a number of passes");
+			int rc = cli_kdf_arg("key", mem, argv[i + 1], mem ? &cost.m_kib : &cost.t);
+			if (rc)
+				return rc;
 			costed = 1;
 			i++;
 		} else if (!id && argv[i][0] != '-')
 			id = argv[i];
 		else
-			return bad_usage("key", "unexpected argument");
+			return cli_bad_usage("key", "unexpected argument");
 	}
 	int rc;
 	if (strcmp(sub, "list") && strcmp(sub, "add") && strcmp(sub, "remove") &&
 	    strcmp(sub, "passwd"))
-		return bad_usage("key", "expected list, add, remove or passwd");
+		return cli_bad_usage("key", "expected list, add, remove or passwd");
 	if (!strcmp(sub, "remove") && !id)
-		return bad_usage("key", "remove needs a key id");
+		return cli_bad_usage("key", "remove needs a key id");
 	if (id && strcmp(sub, "remove"))
-		return bad_usage("key", "unexpected argument");
+		return cli_bad_usage("key", "unexpected argument");
 	if (costed && strcmp(sub, "add") && strcmp(sub, "passwd"))
-		return bad_usage("key", "--kdf-memory and --kdf-time go with add or passwd");
+		return cli_bad_usage("key", "--kdf-memory and --kdf-time go with add or passwd");
 	cairn_repo *r;
 	if ((rc = cli_open(c, &r, 1)))
 		return rc;
@@ -485,7 +478,7 @@ int cmd_stats(cli *c, int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (argc > 1)
-		return bad_usage("stats", "unexpected argument");
+		return cli_bad_usage("stats", "unexpected argument");
 	cairn_repo *r;
 	int rc;
 	if ((rc = cli_open(c, &r, 1)))
@@ -560,7 +553,7 @@ int cmd_repair(cli *c, int argc, char **argv)
 		}
 	}
 	if (optind != argc)
-		return bad_usage("repair", "unexpected argument");
+		return cli_bad_usage("repair", "unexpected argument");
 	if (index) {
 		/* keyed: rebuild the index from the packs that really authenticate */
 		cairn_repo *r;
@@ -635,7 +628,7 @@ int cmd_scrub(cli *c, int argc, char **argv)
 		}
 	}
 	if (optind != argc)
-		return bad_usage("scrub", "unexpected argument");
+		return cli_bad_usage("scrub", "unexpected argument");
 	cairn_target *t;
 	if ((rc = cli_target(c, &t)))
 		return rc;

@@ -353,25 +353,26 @@ int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-int parse_kdf(const char *opt, const char *s, uint32_t *out)
+int cli_bad_usage(const char *cmd, const char *msg)
+{
+	cli_error("%s: %s (see 'cairn %s --help')", cmd, msg, cmd);
+	return EXIT_USAGE;
+}
+
+int cli_kdf_arg(const char *cmd, int memory, const char *s, uint32_t *out)
 {
 	uint64_t v;
 	size_t digits = strspn(s, "0123456789");
-	if (!strcmp(opt, "--kdf-time")) {
-		if (!digits || s[digits] || parse_size(s, &v) < 0 || v == 0 || v > UINT32_MAX)
-			return -1;
-	} else {
-		/* KiB as a plain number; with a unit (64M, 65536K, 64MiB) bytes, whole KiB */
-		if (parse_size(s, &v) < 0 || v == 0)
-			return -1;
-		if (s[digits]) {
-			if (v % 1024)
-				return -1;
-			v /= 1024;
-		}
-		if (v > UINT32_MAX)
-			return -1;
+	int ok = digits > 0 && parse_size(s, &v) == 0 && v > 0;
+	if (memory && ok && s[digits]) { /* a unit: bytes, in whole KiB */
+		ok = v % 1024 == 0;
+		v /= 1024;
+	} else if (!memory) {
+		ok = ok && !s[digits]; /* passes: a plain number */
 	}
+	if (!ok || v > UINT32_MAX)
+		return cli_bad_usage(cmd, memory ? "--kdf-memory takes KiB (65536) or a size (64M)"
+						 : "--kdf-time takes a number of passes");
 	*out = (uint32_t)v;
 	return 0;
 }
