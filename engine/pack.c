@@ -358,21 +358,13 @@ int cairn_packw_finish(cairn_packw *pw, cairn_codec *cx)
 	cairn_buf_put_le32(&t, (uint32_t)n);
 	cairn_buf_put_le64(&t, data_len);
 	uint8_t hash[16];
-	if (pw->fd >= 0) {
-		sh_finish(pw->sums, hash);
-		cairn_buf_append(&t, hash, 16);
-		cairn_buf_append(&t, pw->sums->segs.data, pw->sums->segs.len);
-	} else {
-		cairn_xxh128(pw->bytes.data, data_len, hash);
-		cairn_buf_append(&t, hash, 16);
-		for (uint32_t s = 0; s < nseg; s++) {
-			uint64_t off = (uint64_t)s * CAIRN_PACK_SEGMENT;
-			uint64_t len = data_len - off < CAIRN_PACK_SEGMENT ? data_len - off
-									   : CAIRN_PACK_SEGMENT;
-			cairn_xxh128(pw->bytes.data + off, len, hash);
-			cairn_buf_append(&t, hash, 16);
-		}
+	if (pw->fd < 0) { /* in memory: summed now, in file mode as it was written */
+		pw->sums = sh_new(CAIRN_PACK_SEGMENT);
+		sh_feed(pw->sums, pw->bytes.data, data_len);
 	}
+	sh_finish(pw->sums, hash);
+	cairn_buf_append(&t, hash, 16);
+	cairn_buf_append(&t, pw->sums->segs.data, pw->sums->segs.len);
 	/* footer: body length, version, XXH3-128 of the body, magic */
 	uint8_t foot[CAIRN_PACK_FOOTER];
 	cairn_put_le32(foot, (uint32_t)t.len);
@@ -553,6 +545,13 @@ int cairn_pack_verify(const uint8_t *pack, size_t len, int64_t *bad_seg)
 	return r;
 }
 
+/* A ranged read; its failure is never -EBADMSG, which here means damage found. */
+static int read_range(cairn_target *t, const char *name, uint64_t off, size_t len, void *out)
+{
+	int rc = cairn_target_get_range(t, name, off, len, out);
+	return rc == -EBADMSG ? -EIO : rc;
+}
+
 int cairn_pack_read_end(cairn_target *t, const char *name, uint64_t size, cairn_buf *tail,
 			uint64_t *tail_off, cairn_pack_trailer *tr)
 {
@@ -565,15 +564,15 @@ int cairn_pack_read_end(cairn_target *t, const char *name, uint64_t size, cairn_
 	size_t n = size < CAIRN_PACK_TAIL ? (size_t)size : CAIRN_PACK_TAIL;
 	tail->len = 0;
 	cairn_buf_reserve(tail, n);
-	if ((rc = cairn_target_get_range(t, name, size - n, n, tail->data)) < 0)
-		return rc == -EBADMSG ? -EIO : rc; /* -EBADMSG means damage here */
+	if ((rc = read_range(t, name, size - n, n, tail->data)) < 0)
+		return rc;
 	if ((rc = cairn_pack_footer(tail->data + n - CAIRN_PACK_FOOTER, size, &tl)) < 0)
 		return rc;
 	if (tl > n) { /* a trailer of more than ~4,000 segments */
 		n = tl;
 		cairn_buf_reserve(tail, n);
-		if ((rc = cairn_target_get_range(t, name, size - n, n, tail->data)) < 0)
-			return rc == -EBADMSG ? -EIO : rc;
+		if ((rc = read_range(t, name, size - n, n, tail->data)) < 0)
+			return rc;
 	}
 	tail->len = n;
 	*tail_off = size - n;
@@ -589,38 +588,27 @@ int cairn_pack_check_object(cairn_target *t, const char *name, uint64_t size, ca
 	int rc = cairn_pack_read_end(t, name, size, buf, &tail_off, &tr);
 	if (rc < 0)
 		return rc;
+	/* then [0, data_len) from the start, buf reused as the window (the trailer is parsed;
+	 * the up to 64 KiB of it the end's read held are read again, in the same requests) */
 	cairn_pack_sum *s = cairn_pack_sum_new(&tr);
-	/* the bytes the tail read holds are not read again */
-	uint64_t stop = tail_off < tr.data_len ? tail_off : tr.data_len;
-	uint8_t *tailcopy = NULL;
-	if (stop < tr.data_len) { /* keep them: buf becomes the window */
-		tailcopy = cairn_xmalloc((size_t)(tr.data_len - stop));
-		memcpy(tailcopy, buf->data, (size_t)(tr.data_len - stop));
-	}
-	for (uint64_t off = 0; off < stop && rc == 0;) {
+	for (uint64_t off = 0; off < tr.data_len && rc == 0;) {
 		uint64_t end = off + CAIRN_PACK_WINDOW;
 		if (tr.seg_size <= CAIRN_PACK_WINDOW) /* windows end on segment boundaries, but a
 						       * trailer has no key: its segment size may be
 						       * forged up to 1 GiB */
 			end = (end + tr.seg_size - 1) / tr.seg_size * tr.seg_size;
-		size_t want = (size_t)((end < stop ? end : stop) - off);
+		size_t want = (size_t)((end < tr.data_len ? end : tr.data_len) - off);
 		buf->len = 0;
 		cairn_buf_reserve(buf, want);
-		if ((rc = cairn_target_get_range(t, name, off, want, buf->data)) < 0) {
-			rc = cairn_error_wrap(rc == -EBADMSG ? -EIO : rc, "reading bytes %llu-%llu",
-					      (unsigned long long)off,
+		if ((rc = read_range(t, name, off, want, buf->data)) < 0)
+			rc = cairn_error_wrap(rc, "reading bytes %llu-%llu", (unsigned long long)off,
 					      (unsigned long long)(off + want - 1));
-			break;
-		}
-		cairn_pack_sum_feed(s, buf->data, want);
+		else
+			cairn_pack_sum_feed(s, buf->data, want);
 		off += want;
 	}
-	if (rc == 0) {
-		if (tailcopy)
-			cairn_pack_sum_feed(s, tailcopy, (size_t)(tr.data_len - stop));
+	if (rc == 0)
 		rc = cairn_pack_sum_final(s, bad_segment);
-	}
-	free(tailcopy);
 	cairn_pack_sum_free(s);
 	cairn_pack_trailer_free(&tr);
 	return rc;
