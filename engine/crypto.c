@@ -326,7 +326,6 @@ int cairn_gcm_encrypt(const uint8_t key[CAIRN_KEY_LEN], const uint8_t nonce[CAIR
 	return ok ? 0 : -EIO;
 }
 
-/* Decrypt ct (len bytes, then tag) into out; 0 or -EBADMSG if not authentic. */
 /* GCM decryption in steps: begin (key, nonce, AAD), more ciphertext, end (the tag). */
 static int gcm_begin(EVP_CIPHER_CTX *c, const uint8_t *key, const uint8_t *nonce, const void *aad,
 		     size_t aad_len)
@@ -350,6 +349,7 @@ static int gcm_end(EVP_CIPHER_CTX *c, const uint8_t *tag)
 	       EVP_DecryptFinal_ex(c, none, &n) == 1;
 }
 
+/* Decrypt ct (len bytes, then tag) into out; 0 or -EBADMSG if not authentic. */
 static int gcm_open(EVP_CIPHER_CTX *c, const uint8_t *key, const uint8_t *nonce, const void *aad,
 		    size_t aad_len, const uint8_t *ct, size_t len, uint8_t *out)
 {
@@ -360,8 +360,9 @@ static int gcm_open(EVP_CIPHER_CTX *c, const uint8_t *key, const uint8_t *nonce,
 
 /*
  * Incompressible data (media, archives, encrypted files) costs a full zstd
- * pass for nothing. For blobs of CAIRN_PROBE_MIN (256 KiB) and above, compress three 16 KiB samples
- * (start, middle, end) at level 1 first, about 1/20 of the work; only if none
+ * pass for nothing. For blobs of CAIRN_PROBE_MIN (256 KiB) and above,
+ * compress three 16 KiB samples (start, middle, end) at level 1 first, about
+ * 1/20 of the work; only if none
  * of them shrinks by 1/16 is the blob stored raw without trying the rest, so
  * a blob with any compressible part is still compressed.
  */

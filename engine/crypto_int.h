@@ -48,7 +48,7 @@ typedef struct cairn_kdf_params {
 /*
  * Defaults: 32 MiB, 8 passes, 2 lanes (45-50 ms here, as 64 MiB x 3 passes
  * took). Half the memory of RFC 9106's 64 MiB choice for a third more
- * passes: the memory every guess needs is restic's (scrypt, 32 MiB), and a
+ * passes: the memory every guess needs is restic's (scrypt, 32 MiB), and an
  * appliance running several jobs at once holds 32 MiB per job while it
  * unlocks. docs/FORMAT.md, "Key files", says what an attacker pays.
  */

@@ -55,14 +55,14 @@ cairn_target *cairn_repo_target(cairn_repo *r)
 
 /* --- config ------------------------------------------------------------------ */
 
-/* Decode the config into r (all but the chunk id function, which *c keeps for the key set). */
-static int config_load(cairn_repo *r, const cairn_buf *b, cairn_config *c_out)
+/* Decode the config into r, but for the chunk id function: *id_fn, for the key set. */
+static int config_load(cairn_repo *r, const cairn_buf *b, int *id_fn)
 {
 	cairn_config c;
 	int rc = cairn_config_decode(&c, b->data, b->len);
 	if (rc < 0)
 		return cairn_error_wrap(rc, "%s", r->t->name);
-	*c_out = c;
+	*id_fn = c.id_fn;
 	r->format = c.format;
 	cairn_hex(r->idhex, c.repo_id, 32);
 	r->chunk_min = c.chunk_min;
@@ -401,8 +401,8 @@ int cairn_repo_open(cairn_repo **out, cairn_target *t, const char *pass,
 					      "'cairn init' first)", t->name);
 		goto fail;
 	}
-	cairn_config conf = {0};
-	if (rc < 0 || (rc = config_load(r, &cfg, &conf)) < 0 || (rc = open_keys(r, pass)) < 0)
+	int id_fn = 0;
+	if (rc < 0 || (rc = config_load(r, &cfg, &id_fn)) < 0 || (rc = open_keys(r, pass)) < 0)
 		goto fail;
 	char kid[65];
 	cairn_hex(kid, r->keys.repo, 32);
@@ -411,7 +411,7 @@ int cairn_repo_open(cairn_repo **out, cairn_target *t, const char *pass,
 				     r->key_name);
 		goto fail;
 	}
-	r->keys.id_fn = conf.id_fn; /* key files do not hold it */
+	r->keys.id_fn = id_fn; /* key files do not hold it */
 	if (o->zstd_level >= 0)
 		r->zstd_level = o->zstd_level;
 	cairn_keyset_gear(&r->keys, r->gear);
