@@ -29,6 +29,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "engine/engine.h"
+#include "targets/target.h"
 #include "tests/support/check_main.h"
 #include "tests/support/testutil.h"
 
@@ -494,6 +496,69 @@ START_TEST(test_check_streams_packs)
 }
 END_TEST
 
+/* The findings of a check, one per line. */
+static void collect_finding(void *payload, int level, const char *msg)
+{
+	(void)level;
+	cairn_buf_append(payload, msg, strlen(msg));
+	cairn_buf_append(payload, "\n", 1);
+}
+
+/*
+ * A target that dies in the middle of check --read-data: whichever read
+ * fails (the structure's, a pack's end, a window in the middle of a pack),
+ * check reports it as an error naming what could not be read, goes on, and
+ * fails; it never passes and never crashes. Over the runs, a read in the
+ * middle of a pack is among them.
+ */
+START_TEST(test_check_dead_target)
+{
+	mkfile("src/big", 6 * MIB, 51);
+	mkfile("src/small", 3000, 52);
+	EXPECT(run(NULL, "-r repo init " KDF " --chunk-min 1M --chunk-avg 2M --chunk-max 4M") == 0,
+	       "init: %s", err_s);
+	char id[65];
+	backup_ok(__LINE__, G, "src", id);
+	tu_expect_done();
+	cairn_target *inner, *t;
+	char addr[4200];
+	snprintf(addr, sizeof(addr), "local:%s", at("repo"));
+	ck_assert_int_eq(cairn_target_open(&inner, addr), 0);
+	ck_assert_int_eq(cairn_target_fault_wrap(&t, inner, NULL), 0);
+	cairn_open_opts oo = CAIRN_OPEN_OPTS_INIT;
+	oo.cache_dir = "";
+	oo.threads = 1; /* one reader: the reads come in one order */
+	oo.no_lock = 1;
+	cairn_repo *r;
+	ck_assert_int_eq(cairn_repo_open(&r, t, "correct horse", &oo), 0);
+	cairn_check_opts co = CAIRN_CHECK_OPTS_INIT;
+	co.read_data = 1;
+	cairn_check_result res;
+	int mid = 0, n;
+	for (n = 0;; n++) {
+		cairn_fault_opts fo = {.fail_errno = EIO, .fail_after = n, .fail_once = 1,
+				       .ops_mask = CAIRN_FAULT_OP_GET};
+		cairn_target_fault_set(t, &fo);
+		cairn_buf msgs = CAIRN_BUF_INIT;
+		int rc = cairn_check(r, &co, &res, collect_finding, &msgs);
+		cairn_buf_put_u8(&msgs, 0);
+		const char *m = (const char *)msgs.data;
+		if (res.errors == 0) { /* read n was past the last: all read, all good */
+			ck_assert_int_eq(rc, 0);
+			cairn_buf_free(&msgs);
+			break;
+		}
+		ck_assert_msg(rc == -EBADMSG && strstr(m, "unreadable"), "read %d: rc %d: %s", n, rc,
+			      m);
+		mid += strstr(m, "unreadable at byte") != NULL;
+		cairn_buf_free(&msgs);
+		ck_assert_int_lt(n, 200);
+	}
+	ck_assert_msg(mid > 0, "no failure in the middle of a pack in %d runs", n);
+	cairn_repo_close(r);
+}
+END_TEST
+
 START_TEST(test_truncated_index)
 {
 	char id[65], id2[65];
@@ -859,6 +924,7 @@ static Suite *cli_errors_suite(void)
 	tcase_add_test(tc, test_init_twice);
 	tcase_add_test(tc, test_corrupt_pack);
 	tcase_add_test(tc, test_check_streams_packs);
+	tcase_add_test(tc, test_check_dead_target);
 	tcase_add_test(tc, test_truncated_index);
 	tcase_add_test(tc, test_truncated_index_damaged_pack);
 	tcase_add_test(tc, test_deleted_snapshot);

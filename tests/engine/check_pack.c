@@ -627,6 +627,26 @@ START_TEST(check_object_streams)
 	ck_assert_int_eq(bad, 0);
 	free(f);
 
+	/* a target dying at any read: unreadable (the read named when it was a window), never
+	 * damaged and never intact */
+	cairn_target *ft;
+	ck_assert_int_eq(cairn_target_open(&ft, dir), 0);
+	ck_assert_int_eq(cairn_target_fault_wrap(&ft, ft, NULL), 0);
+	ck_assert_int_eq(cairn_target_put(ft, "data/00/obj", m.p, m.len), 0);
+	int windows = 0;
+	for (int64_t n = 0; n < 8; n++) {
+		cairn_fault_opts fo = {.fail_errno = EIO, .fail_after = n, .fail_once = 1,
+				       .ops_mask = CAIRN_FAULT_OP_GET};
+		cairn_target_fault_set(ft, &fo);
+		int rc = cairn_pack_check_object(ft, "data/00/obj", m.len, &buf, &bad);
+		if (rc == 0)
+			break; /* read n was past the last */
+		ck_assert_int_eq(rc, -EIO);
+		windows += strstr(cairn_error_last(), "reading bytes") != NULL;
+	}
+	ck_assert_int_ge(windows, 4); /* 8.4 MiB in 2 MiB windows */
+	cairn_target_close(ft);
+
 	/* shorter than it is said to be: unreadable, not damaged; tiny: damaged */
 	ck_assert_int_eq(cairn_target_put(t, "data/00/obj", m.p, m.len - 10), 0);
 	int rc = cairn_pack_check_object(t, "data/00/obj", m.len, &buf, &bad);
