@@ -8,7 +8,7 @@
  * neighbours and carrying an odd last node up unchanged, builds exactly that
  * tree. A buffer of one chunk or less is the root chunk itself.
  *
- * Full chunks go to a "hash many" function 8 at a time (16 blocks each, the
+ * Full chunks go to a "hash many" function 8 or 16 at a time (16 blocks each, the
  * counter rising by one per input), and so do the parent nodes of each level
  * (one 64-byte block each: the two child CVs, which lie next to each other in
  * the CV array). A last partial chunk is compressed one block at a time.
@@ -42,6 +42,21 @@ static const uint8_t SCHEDULE[7][16] = {
 	{9, 14, 11, 5, 8, 12, 15, 1, 13, 3, 0, 10, 2, 6, 4, 7},
 	{11, 15, 5, 0, 1, 9, 8, 6, 14, 10, 2, 12, 3, 4, 7, 13},
 };
+
+/* The 7 rounds of the compression function over state v with G (scalar or vector): columns,
+ * then diagonals, each mixing two message words picked by the round's schedule. */
+#define ROUNDS(G)                                                                                 \
+	for (int r = 0; r < 7; r++) {                                                             \
+		const uint8_t *s = SCHEDULE[r];                                                   \
+		G(0, 4, 8, 12, s[0], s[1]);                                                       \
+		G(1, 5, 9, 13, s[2], s[3]);                                                       \
+		G(2, 6, 10, 14, s[4], s[5]);                                                      \
+		G(3, 7, 11, 15, s[6], s[7]);                                                      \
+		G(0, 5, 10, 15, s[8], s[9]);                                                      \
+		G(1, 6, 11, 12, s[10], s[11]);                                                    \
+		G(2, 7, 8, 13, s[12], s[13]);                                                     \
+		G(3, 4, 9, 14, s[14], s[15]);                                                     \
+	}
 
 /* --- portable --------------------------------------------------------------- */
 
@@ -77,17 +92,7 @@ static void compress(uint32_t cv[8], const uint8_t block[BLOCK_LEN], uint32_t bl
 	v[13] = (uint32_t)(counter >> 32);
 	v[14] = block_len;
 	v[15] = flags;
-	for (int r = 0; r < 7; r++) {
-		const uint8_t *s = SCHEDULE[r];
-		G(0, 4, 8, 12, s[0], s[1]);
-		G(1, 5, 9, 13, s[2], s[3]);
-		G(2, 6, 10, 14, s[4], s[5]);
-		G(3, 7, 11, 15, s[6], s[7]);
-		G(0, 5, 10, 15, s[8], s[9]);
-		G(1, 6, 11, 12, s[10], s[11]);
-		G(2, 7, 8, 13, s[12], s[13]);
-		G(3, 4, 9, 14, s[14], s[15]);
-	}
+	ROUNDS(G);
 	for (int i = 0; i < 8; i++)
 		cv[i] = v[i] ^ v[8 + i];
 }
@@ -220,17 +225,7 @@ X16 static void hash16_avx512(const uint8_t *const *in, size_t blocks, const uin
 		v[13] = ctr_hi;
 		v[14] = _mm512_set1_epi32(BLOCK_LEN);
 		v[15] = _mm512_set1_epi32(f);
-		for (int r = 0; r < 7; r++) {
-			const uint8_t *s = SCHEDULE[r];
-			X16_G(0, 4, 8, 12, s[0], s[1]);
-			X16_G(1, 5, 9, 13, s[2], s[3]);
-			X16_G(2, 6, 10, 14, s[4], s[5]);
-			X16_G(3, 7, 11, 15, s[6], s[7]);
-			X16_G(0, 5, 10, 15, s[8], s[9]);
-			X16_G(1, 6, 11, 12, s[10], s[11]);
-			X16_G(2, 7, 8, 13, s[12], s[13]);
-			X16_G(3, 4, 9, 14, s[14], s[15]);
-		}
+		ROUNDS(X16_G);
 		for (int k = 0; k < 8; k++)
 			h[k] = _mm512_xor_si512(v[k], v[8 + k]);
 	}

@@ -44,7 +44,7 @@ int cairn_config_decode(cairn_config *out, const void *data, size_t len)
 		return cairn_error_set(-EBADMSG, "config of format %u has %zu bytes", p[8], len);
 	out->format = p[8];
 	out->id_fn = p[8] == 1 ? CAIRN_CHUNK_ID_HMAC_SHA256 : p[63];
-	if (out->id_fn != CAIRN_CHUNK_ID_HMAC_SHA256 && out->id_fn != CAIRN_CHUNK_ID_BLAKE3)
+	if (!cairn_chunk_id_known(out->id_fn))
 		return cairn_error_set(-EBADMSG, "config names chunk id function %d, which this cairn "
 						  "does not know", out->id_fn);
 	memcpy(out->repo_id, p + 9, 32);

@@ -49,6 +49,10 @@ typedef struct cairn_init_opts {
  * imply; BLAKE3 keyed_hash, 2-4x faster here, is the default of new repositories. */
 #define CAIRN_CHUNK_ID_HMAC_SHA256 1
 #define CAIRN_CHUNK_ID_BLAKE3 2
+static inline int cairn_chunk_id_known(int id_fn)
+{
+	return id_fn == CAIRN_CHUNK_ID_HMAC_SHA256 || id_fn == CAIRN_CHUNK_ID_BLAKE3;
+}
 
 /**
  * Create a new repository on @p t protected by @p pass.

@@ -124,7 +124,7 @@ int cairn_repo_init(cairn_target *t, const char *pass, const cairn_init_opts *o)
 	if (level > 19)
 		return cairn_error_set(-EINVAL, "init: zstd level %d out of range (0..19)", level);
 	int id_fn = o->chunk_id ? o->chunk_id : CAIRN_CHUNK_ID_BLAKE3;
-	if (id_fn != CAIRN_CHUNK_ID_HMAC_SHA256 && id_fn != CAIRN_CHUNK_ID_BLAKE3)
+	if (!cairn_chunk_id_known(id_fn))
 		return cairn_error_set(-EINVAL, "init: unknown chunk id function %d", id_fn);
 	cairn_kdf_params kdf = CAIRN_KDF_DEFAULT;
 	if (o->kdf_t)

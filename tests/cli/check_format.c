@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "engine/blake3.h"
+#include "engine/config_int.h"
 #include "engine/engine.h"
 #include "engine/index_int.h"
 #include "engine/repo_int.h"
@@ -140,6 +141,7 @@ START_TEST(bad_config_refused)
 		{0, 'X', 64, "is not a cairn repository config"},
 		{-1, 0, 10, "is not a cairn repository config"},
 		{-1, 0, 65, "config of format 2 has 65 bytes"},
+		{57, 23, 64, "config holds invalid parameters"}, /* zstd level 23 */
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		memset(bad, 0, sizeof(bad));
@@ -149,7 +151,8 @@ START_TEST(bad_config_refused)
 		tu_write_bytes(cfgpath, bad, cases[i].len);
 		ck_assert_int_eq(tu_sh("'%s' -q --no-cache -r '%s/repo' snapshots >'%s/out.txt' 2>&1",
 				       CAIRN_BIN, base, base) == 0, 0);
-		char *out = tu_slurp(strcat(strcpy(args, base), "/out.txt"));
+		snprintf(args, sizeof(args), "%s/out.txt", base);
+		char *out = tu_slurp(args);
 		ck_assert_msg(strstr(out, cases[i].says), "case %zu: expected '%s', got: %s", i,
 			      cases[i].says, out);
 		free(out);
@@ -162,6 +165,42 @@ START_TEST(bad_config_refused)
 	ck_assert_int_eq(tu_sh("diff -r '%s/src' '%s/out%s/src'", base, base, base), 0);
 	tu_rmrf(base);
 	free(base);
+}
+END_TEST
+
+/*
+ * A format-1 config laid out byte by byte as docs/FORMAT.md §2 has it (what
+ * every cairn before format 2 wrote) decodes to its fields, as HMAC-SHA256
+ * ids, and encodes back to the same 63 bytes.
+ */
+START_TEST(format1_bytes_from_the_spec)
+{
+	uint8_t b[CAIRN_CONFIG_MAX], again[CAIRN_CONFIG_MAX];
+	memcpy(b, "CAIRNCFG", 8);
+	b[8] = 1;
+	for (int i = 0; i < 32; i++)
+		b[9 + i] = (uint8_t)(0xa0 + i);
+	cairn_put_le32(b + 41, 512u << 10);
+	cairn_put_le32(b + 45, 1u << 20);
+	cairn_put_le32(b + 49, 8u << 20);
+	cairn_put_le32(b + 53, 16u << 20);
+	b[57] = 3;
+	const uint64_t created = 1795000000; /* 2026 */
+	for (int i = 0; i < 5; i++)
+		b[58 + i] = (uint8_t)(created >> (8 * i));
+	cairn_config c;
+	ck_assert_int_eq(cairn_config_decode(&c, b, CAIRN_CONFIG_V1_LEN), 0);
+	ck_assert_int_eq(c.format, 1);
+	ck_assert_int_eq(c.id_fn, CAIRN_CHUNK_ID_HMAC_SHA256);
+	ck_assert_mem_eq(c.repo_id, b + 9, 32);
+	ck_assert_uint_eq(c.chunk_min, 512u << 10);
+	ck_assert_uint_eq(c.chunk_avg, 1u << 20);
+	ck_assert_uint_eq(c.chunk_max, 8u << 20);
+	ck_assert_uint_eq(c.pack_size, 16u << 20);
+	ck_assert_int_eq(c.zstd_level, 3);
+	ck_assert_uint_eq(c.created_s, created);
+	ck_assert_uint_eq(cairn_config_encode(again, &c), CAIRN_CONFIG_V1_LEN);
+	ck_assert_mem_eq(again, b, CAIRN_CONFIG_V1_LEN);
 }
 END_TEST
 
@@ -191,6 +230,7 @@ static Suite *cli_format_suite(void)
 	tcase_add_loop_test(tc, roundtrip_and_ids, 0, 2);
 	tcase_add_test(tc, bad_config_refused);
 	tcase_add_test(tc, bad_chunk_id_option);
+	tcase_add_test(tc, format1_bytes_from_the_spec);
 	suite_add_tcase(s, tc);
 	return s;
 }

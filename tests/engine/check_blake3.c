@@ -59,12 +59,6 @@ static const struct {
 
 #define NIMPL 4 /* cairn_blake3_force 1 .. 4 */
 
-static void hex(char *out, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", p[i]);
-}
-
 static int impls_checked;
 
 static void teardown(void)
@@ -84,7 +78,7 @@ START_TEST(known_answers)
 			continue;
 		for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++) {
 			cairn_blake3_keyed(vec_key, in, known[k].len, out);
-			hex(h, out, 32);
+			cairn_hex(h, out, 32);
 			ck_assert_msg(!strcmp(h, known[k].hex), "implementation %d, %zu bytes: %s", impl,
 				      known[k].len, h);
 		}
@@ -154,7 +148,7 @@ START_TEST(matches_b3sum)
 		line[strcspn(line, "\n")] = 0;
 		cairn_blake3_force(0);
 		cairn_blake3_keyed(key, in, lens[i], out);
-		hex(h, out, 32);
+		cairn_hex(h, out, 32);
 		ck_assert_msg(!strcmp(h, line), "%zu bytes: cairn %s, b3sum %s", lens[i], h, line);
 		free(in);
 	}
