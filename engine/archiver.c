@@ -36,7 +36,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "chunker/chunker.h"
 #include "engine/archiver_int.h"
 
 /* --- errors and warnings ----------------------------------------------------------- */
@@ -297,6 +296,32 @@ static void *progress_main(void *arg)
 	return NULL;
 }
 
+/* The child of @p t named name[0, len), made if it is missing. */
+static trie *trie_child(trie *t, const char *name, size_t len)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (strlen(t->kids[i]->name) == len && !memcmp(t->kids[i]->name, name, len))
+			return t->kids[i];
+	trie *c = cairn_xcalloc(1, sizeof(*c));
+	c->name = cairn_xmalloc(len + 1);
+	memcpy(c->name, name, len);
+	c->name[len] = 0;
+	t->kids = cairn_xrealloc(t->kids, (t->n + 1) * sizeof(trie *));
+	t->kids[t->n++] = c;
+	return c;
+}
+
+static void trie_free(trie *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++)
+		trie_free(t->kids[i]);
+	free(t->kids);
+	free(t->name);
+	free(t);
+}
+
 int cairn_backup(cairn_repo *r, const cairn_backup_opts *o, cairn_snapshot *out,
 		 void (*warn)(void *payload, const char *msg), void *warn_payload)
 {
@@ -348,7 +373,7 @@ int cairn_backup(cairn_repo *r, const cairn_backup_opts *o, cairn_snapshot *out,
 		for (const char *s = paths[i] + 1; *s;) {
 			const char *e = strchr(s, '/');
 			size_t len = e ? (size_t)(e - s) : strlen(s);
-			t = arch_trie_child(t, s, len);
+			t = trie_child(t, s, len);
 			s += len;
 			if (*s == '/')
 				s++;
@@ -522,7 +547,7 @@ out_early:
 	cairn_codec_free(a->treecx);
 	cairn_tree_free(&proot);
 	cairn_snapshot_free(&parent);
-	arch_trie_free(root);
+	trie_free(root);
 	if (paths)
 		for (size_t i = 0; i < o->npaths; i++)
 			free(paths[i]);

@@ -1,7 +1,8 @@
 /*
- * archiver_int.h - what the two files of a backup share (engine-internal):
- * archiver.c (the driver, readers, packers, uploaders and tree encoding) and
- * walker.c (the walk of the source directories). See archiver.c for the design.
+ * archiver_int.h - what the three files of a backup share (engine-internal):
+ * archiver.c (errors, the in-flight set, trees, the driver), walker.c (the
+ * walk of the source directories) and reader.c (readers, packers and
+ * uploaders). See archiver.c for the design.
  */
 #ifndef CAIRN_ARCHIVER_INT_H
 #define CAIRN_ARCHIVER_INT_H
@@ -127,8 +128,6 @@ void *arch_uploader_main(void *arg);
 
 /* walker.c */
 
-trie *arch_trie_child(trie *t, const char *name, size_t len);
-void arch_trie_free(trie *t);
 /* dir + "/" + name (no doubled slash below "/"); malloc'd. */
 char *arch_join_path(const char *dir, const char *name);
 /* qsort comparison of C strings through pointers. */

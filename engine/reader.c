@@ -108,13 +108,6 @@ static cairn_packw *new_data_pack(arch *a)
 }
 
 /*
- * Compress a new chunk with @p cx (the caller's own codec), then seal it into
- * the one data pack shared by every thread, under packmu: sealing is AES-GCM
- * at several GB/s, compression ~20x slower, so the lock is held for a small
- * fraction of the time. One pack in the making instead of one per thread
- * keeps the backup's memory at about two packs.
- */
-/*
  * Does a file start like a compressed format? Files below CAIRN_PROBE_MIN
  * that do are stored without trying zstd, which would spend ~1.5 ms per MB
  * to save ~1.5 % of them (/usr: 29,000 such files, 118 MB, 0.18 CPU s).
@@ -147,6 +140,14 @@ static int compressed_format(const uint8_t *p, size_t n)
 	return 0;
 }
 
+/*
+ * Compress a new chunk with @p cx (the caller's own codec), then seal it into
+ * the one data pack shared by every thread, under packmu: sealing is AES-GCM
+ * at several GB/s, compression ~20x slower, so the lock is held for a small
+ * fraction of the time. One pack in the making instead of one per thread
+ * keeps the backup's memory at about two packs. @p raw: stored as it is,
+ * without trying zstd.
+ */
 static void pack_blob(arch *a, cairn_codec *cx, const uint8_t id[32], const void *data, size_t len,
 		      int raw)
 {
@@ -214,8 +215,8 @@ static void emit_chunk(arch *a, rdr *rd, extents *ex, const uint8_t *data, size_
 }
 
 /*
- * Chunk one data region [off, end) of fd. @return bytes read, or -1 if the file
- * ended early (it shrank); errors go to *err.
+ * Chunk one data region [off, end) of fd. @return bytes read: fewer if the
+ * file shrank (*err = 1) or a read failed (*err = -errno).
  */
 static int64_t read_region(arch *a, rdr *rd, int fd, uint64_t off, uint64_t end,
 			   cairn_chunker *ck, extents *ex, int *err)
@@ -332,7 +333,7 @@ static void read_file(arch *a, rdr *rd, fjob *j)
 		}
 		uint64_t want = hole - data;
 		int64_t got = read_region(a, rd, fd, data, hole, ck, &ex, &err);
-		off = data + (uint64_t)(got > 0 ? got : 0);
+		off = data + (uint64_t)got;
 		if ((uint64_t)got < want)
 			break;
 	}

@@ -14,31 +14,6 @@
 
 #include "engine/archiver_int.h"
 
-trie *arch_trie_child(trie *t, const char *name, size_t len)
-{
-	for (size_t i = 0; i < t->n; i++)
-		if (strlen(t->kids[i]->name) == len && !memcmp(t->kids[i]->name, name, len))
-			return t->kids[i];
-	trie *c = cairn_xcalloc(1, sizeof(*c));
-	c->name = cairn_xmalloc(len + 1);
-	memcpy(c->name, name, len);
-	c->name[len] = 0;
-	t->kids = cairn_xrealloc(t->kids, (t->n + 1) * sizeof(trie *));
-	t->kids[t->n++] = c;
-	return c;
-}
-
-void arch_trie_free(trie *t)
-{
-	if (!t)
-		return;
-	for (size_t i = 0; i < t->n; i++)
-		arch_trie_free(t->kids[i]);
-	free(t->kids);
-	free(t->name);
-	free(t);
-}
-
 static trie *trie_find(const trie *t, const char *name)
 {
 	for (size_t i = 0; t && i < t->n; i++)
