@@ -251,16 +251,40 @@ static const impl avx512 = {hash8_avx512, hash16_avx512};
 #endif
 static const impl *current; /* NULL until first use; read and set atomically */
 
-static const impl *best(void)
+/* What this CPU runs: 0 portable code only, 1 AVX2, 2 AVX-512F with VL. */
+static int cpu_level(void)
 {
 #ifdef HAVE_X8
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512f"))
-		return &avx512;
+		return 2;
 	if (__builtin_cpu_supports("avx2"))
-		return &avx2;
+		return 1;
 #endif
-	return &portable;
+	return 0;
+}
+
+/* cairn_blake3_force's choices 1..4 and the CPU level each needs. */
+static const struct {
+	const impl *im;
+	int level;
+} choices[] = {
+	{&portable, 0},
+#ifdef HAVE_X8
+	{&avx2, 1},
+	{&avx512vl8, 2},
+	{&avx512, 2},
+#endif
+};
+
+static const impl *best(void)
+{
+	int level = cpu_level();
+	const impl *im = &portable;
+	for (size_t i = 0; i < sizeof(choices) / sizeof(choices[0]); i++)
+		if (choices[i].level <= level)
+			im = choices[i].im; /* the last the CPU runs: 16-way, else AVX2 */
+	return im;
 }
 
 int cairn_blake3_force(int which)
@@ -268,18 +292,9 @@ int cairn_blake3_force(int which)
 	const impl *want = NULL;
 	if (which == 0)
 		want = best();
-	else if (which == 1)
-		want = &portable;
-#ifdef HAVE_X8
-	__builtin_cpu_init();
-	int has512 = __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512f");
-	if (which == 2 && __builtin_cpu_supports("avx2"))
-		want = &avx2;
-	else if (which == 3 && has512)
-		want = &avx512vl8;
-	else if (which == 4 && has512)
-		want = &avx512;
-#endif
+	else if (which >= 1 && (size_t)which <= sizeof(choices) / sizeof(choices[0]) &&
+		 choices[which - 1].level <= cpu_level())
+		want = choices[which - 1].im;
 	if (!want)
 		return -1;
 	__atomic_store_n(&current, want, __ATOMIC_RELEASE);
