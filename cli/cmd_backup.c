@@ -203,8 +203,8 @@ int cmd_backup(cli *c, int argc, char **argv)
 		       ad, secs, s.idhex);
 	}
 	if (m->errors) {
-		cli_error("backup: %llu file(s) could not be read completely; snapshot saved "
-			  "without them", (unsigned long long)m->errors);
+		cli_error("backup: %llu file(s) could not be read completely (named above); the "
+			  "snapshot holds what was read of them", (unsigned long long)m->errors);
 		rc = EXIT_PARTIAL;
 	}
 	cairn_snapshot_free(&s);
